@@ -1,0 +1,25 @@
+"""One module per paper table or figure: what to run (rows x columns x seeds) and what to report."""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from ablations.spec import CardTable, GridTable
+
+
+def tables() -> dict[str, GridTable | CardTable]:
+  """Every registered table, by id ("1", "11", ...), found by scanning this package."""
+  out = {}
+  for info in pkgutil.iter_modules(__path__):
+    if info.name.startswith(("table", "figure")):
+      table = importlib.import_module(f"{__name__}.{info.name}").TABLE
+      out[table.id] = table
+  return dict(sorted(out.items(), key=lambda kv: (len(kv[0]), kv[0])))
+
+
+def get(table_id: str) -> GridTable | CardTable:
+  table_id = table_id.removeprefix("table")
+  registered = tables()
+  if table_id not in registered:
+    raise ValueError(f"unknown table {table_id!r}; registered: {', '.join(registered)}")
+  return registered[table_id]

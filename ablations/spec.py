@@ -1,0 +1,66 @@
+"""Table declarations: a grid of runs (rows x columns x seeds) or a card generated from a config.
+
+A cell is an experiment name plus `--set` overrides, so that every cell can be printed as one
+self-contained `lvmae run` command.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import fiddle as fdl
+
+import experiments
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+  row: str
+  column: str
+  seed: int
+  experiment: str
+  sets: tuple[str, ...]
+
+  def config(self, profile: str) -> fdl.Config:
+    return experiments.get(self.experiment, profile, self.sets)
+
+  def command(self, profile: str, stage: str | None = None) -> str:
+    sets = " ".join(f"--set {s}" for s in self.sets)
+    suffix = f" --stage {stage}" if stage else ""
+    return f"lvmae run {self.experiment} --profile {profile} {sets}{suffix}"
+
+
+def seed_sets(seed: int) -> tuple[str, ...]:
+  """The same seed for the run and its pre-training stage."""
+  return (f"seed={seed}", f"pretrained.seed={seed}")
+
+
+@dataclasses.dataclass(frozen=True)
+class GridTable:
+  """Rows x columns x seeds of one experiment; each cell reports `metric` of its result.json."""
+  id: str
+  title: str
+  experiment: str
+  rows: dict[str, Sequence[str]]      # row label -> --set overrides
+  columns: dict[str, Sequence[str]]   # column label -> --set overrides
+  seeds: Sequence[int] = (0, 1, 2)
+  metric: str = "top1"
+  metric_label: str = "top-1 (%)"
+  scale: float = 100.0                # metric x scale is what the table shows
+  claim: str = ""
+
+  def cells(self) -> list[Cell]:
+    return [Cell(row, column, seed, self.experiment, tuple(row_sets) + tuple(col_sets) + seed_sets(seed))
+            for row, row_sets in self.rows.items()
+            for column, col_sets in self.columns.items()
+            for seed in self.seeds]
+
+
+@dataclasses.dataclass(frozen=True)
+class CardTable:
+  """A model card: selected fields of one experiment's config at one profile; nothing runs."""
+  id: str
+  title: str
+  experiment: str
+  profile: str
+  fields: dict[str, str]              # row label -> dotted config path

@@ -1,0 +1,57 @@
+"""Registry of named experiments; `get` applies a profile and `--set` overrides to one of them.
+
+An experiment is a function returning a `fdl.Config` of a stage (lvmae.train.Pretrain or
+Finetune). A profile is a fiddler applied to every stage of the config tree.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import fiddle as fdl
+
+from experiments import overrides
+
+EXPERIMENTS: dict[str, Callable[[], fdl.Config]] = {}
+PROFILES: dict[str, Callable[[fdl.Config], None]] = {}
+
+
+def register(fn: Callable[[], fdl.Config]) -> Callable[[], fdl.Config]:
+  EXPERIMENTS[fn.__name__] = fn
+  return fn
+
+
+def register_profile(fn: Callable[[fdl.Config], None]) -> Callable[[fdl.Config], None]:
+  PROFILES[fn.__name__] = fn
+  return fn
+
+
+def stages(cfg: fdl.Config) -> list[fdl.Config]:
+  """The stage configs of a tree: the root, then its upstream stages (depth first)."""
+  out = [cfg]
+  upstream = getattr(cfg, "pretrained", None)
+  if isinstance(upstream, fdl.Buildable):
+    out += stages(upstream)
+  return out
+
+
+def apply_profile(cfg: fdl.Config, profile: str) -> fdl.Config:
+  if profile not in PROFILES:
+    raise ValueError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
+  PROFILES[profile](cfg)
+  return cfg
+
+
+def get(name: str, profile: str = "smoke", sets: Iterable[str] = ()) -> fdl.Config:
+  """The named experiment at a profile, with `a.b=value` overrides applied last."""
+  _load()
+  if name not in EXPERIMENTS:
+    raise ValueError(f"unknown experiment {name!r}; `lvmae list` shows {sorted(EXPERIMENTS)}")
+  cfg = apply_profile(EXPERIMENTS[name](), profile)
+  for assignment in sets:
+    overrides.apply(cfg, assignment)
+  return cfg
+
+
+def _load() -> None:
+  """Imports the modules that register experiments and profiles."""
+  from experiments import base, profiles  # noqa: F401

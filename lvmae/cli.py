@@ -1,0 +1,199 @@
+"""The `lvmae` command: list, show, run and reproduce experiments; collect tables and the report."""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path("results")
+
+
+def _parser() -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(prog="lvmae", description=__doc__)
+  sub = p.add_subparsers(dest="command", required=True)
+  sub.add_parser("list", help="registered experiments, profiles and tables")
+
+  def experiment_args(q):
+    q.add_argument("name", help="experiment name (see `lvmae list`)")
+    q.add_argument("--profile", default="smoke", help="smoke, cpu or paper (default: smoke)")
+    q.add_argument("--set", dest="sets", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a config field, e.g. --set pretrained.masking.decoder_budget=0.25")
+
+  experiment_args(sub.add_parser("show", help="the flattened config of an experiment"))
+  run = sub.add_parser("run", help="run an experiment (and its upstream stages), reusing finished runs")
+  experiment_args(run)
+  run.add_argument("--stage", default=None, help="run only this upstream stage, e.g. `pretrained`")
+  run.add_argument("--stop-after", type=int, default=None, metavar="N",
+                   help="stop after N steps of this call; the next call resumes the run")
+  run.add_argument("--runs-dir", type=Path, default=RESULTS / "runs")
+
+  rep = sub.add_parser("reproduce", help="run a table's grid, then collect it")
+  rep.add_argument("table", help="table id, e.g. 1 or table1")
+  rep.add_argument("--profile", default="smoke")
+  rep.add_argument("--print-commands", action="store_true",
+                   help="print one self-contained `lvmae run` command per run instead of running")
+  rep.add_argument("--runs-dir", type=Path, default=RESULTS / "runs")
+  rep.add_argument("--results-dir", type=Path, default=RESULTS)
+
+  report = sub.add_parser("report", help="rebuild results/REPORT.md from the collected tables")
+  report.add_argument("--results-dir", type=Path, default=RESULTS)
+  return p
+
+
+def _enable_compilation_cache(runs_dir: Path) -> None:
+  import jax
+  jax.config.update("jax_compilation_cache_dir", str((runs_dir / ".jax_cache").absolute()))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def cmd_list(_args) -> None:
+  import ablations
+  import experiments
+  experiments.registry._load()
+  print("experiments:")
+  for name, fn in experiments.EXPERIMENTS.items():
+    print(f"  {name:12s} {(fn.__doc__ or '').strip().splitlines()[0]}")
+  print("profiles: " + ", ".join(experiments.PROFILES))
+  print("tables:")
+  for table_id, table in ablations.tables().items():
+    print(f"  {table_id:4s} {table.title}")
+
+
+def cmd_show(args) -> None:
+  import experiments
+  from lvmae import runs
+  cfg = experiments.get(args.name, args.profile, args.sets)
+  runs.build(cfg)  # validate
+  print(f"# {args.name} at profile {args.profile}; run id {runs.run_id(cfg)}")
+  print(runs.config_text(cfg), end="")
+
+
+def _select_stage(cfg, stage: str | None):
+  if stage is None:
+    return cfg
+  sub = getattr(cfg, stage, None)
+  if sub is None:
+    raise ValueError(f"--stage {stage}: this experiment has no such upstream stage")
+  return sub
+
+
+def cmd_run(args) -> None:
+  import experiments
+  from lvmae import runs
+  cfg = _select_stage(experiments.get(args.name, args.profile, args.sets), args.stage)
+  runs.build(cfg)
+  _enable_compilation_cache(args.runs_dir)
+  run_dir = runs.execute(cfg, args.runs_dir, stop_after=args.stop_after)
+  if runs.is_finished(run_dir):
+    print(f"finished: {run_dir}")
+    print(json.dumps(runs.read_result(run_dir), indent=1))
+  else:
+    print(f"stopped (resumable): {run_dir}")
+
+
+def _unique_runs(cfgs) -> list:
+  """(run id, stage path, config) of every stage, upstream first, each run once."""
+  from lvmae import runs
+  seen, out = set(), []
+  for cell, cfg in cfgs:
+    chain = [(None, cfg)]
+    for name, sub in runs.upstream_configs(cfg).items():
+      chain.insert(0, (name, sub))
+    for stage, stage_cfg in chain:
+      rid = runs.run_id(stage_cfg)
+      if rid not in seen:
+        seen.add(rid)
+        out.append((rid, cell, stage, stage_cfg))
+  return out
+
+
+def cmd_reproduce(args) -> None:
+  import ablations
+  from ablations.spec import CardTable
+  from lvmae import report, runs
+  table = ablations.get(args.table)
+  results = args.results_dir
+  if isinstance(table, CardTable):
+    _write_card(table, results)
+  else:
+    cells = table.cells()
+    cfgs = [(cell, cell.config(args.profile)) for cell in cells]
+    for _, cfg in cfgs:
+      runs.build(cfg)  # every cell validates before anything runs
+    todo = _unique_runs(cfgs)
+    if args.print_commands:
+      for rid, cell, stage, _ in todo:
+        print(f"{cell.command(args.profile, stage)} --runs-dir {args.runs_dir}  # {rid}")
+      return
+    _enable_compilation_cache(args.runs_dir)
+    start = time.perf_counter()
+    for i, (rid, cell, stage, cfg) in enumerate(todo, 1):
+      state = "reused" if runs.is_finished(args.runs_dir / rid) else "running"
+      print(f"[table {table.id}: run {i}/{len(todo)}] {rid} ({cell.row} | {cell.column} | seed {cell.seed}) {state}",
+            flush=True)
+      runs.execute(cfg, args.runs_dir)
+    _collect_grid(table, args.profile, cfgs, args.runs_dir, results, [rid for rid, *_ in todo])
+    print(f"table {table.id}: {len(todo)} runs, {time.perf_counter() - start:.0f} s this call")
+  path = report.write_report(results / "tables", results / "REPORT.md")
+  print(f"wrote {results / 'tables' / f'table{table.id}.md'} and {path}")
+
+
+def _git_sha() -> str:
+  try:
+    return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip()
+  except (OSError, subprocess.SubprocessError):
+    return "unknown"
+
+
+def _collect_grid(table, profile, cfgs, runs_dir, results, run_ids) -> None:
+  from lvmae import report, runs
+  records = []
+  for cell, cfg in cfgs:
+    run_dir = runs_dir / runs.run_id(cfg)
+    records.append({"row": cell.row, "column": cell.column, "seed": cell.seed,
+                    "value": runs.read_result(run_dir)[table.metric], "run": run_dir.name})
+  paper = report.read_paper(results / "paper" / f"table{table.id}.csv")
+  df = report.grid_table(records, list(table.rows), list(table.columns), paper, table.scale)
+  body = report.grid_markdown(df, list(table.columns), "row", table.metric_label)
+  compute = sum(json.loads((runs_dir / rid / "provenance.json").read_text())["wall_seconds"] for rid in run_ids)
+  meta = {"profile": profile, "git_sha": _git_sha(), "compute_seconds": compute, "num_runs": len(run_ids),
+          "claim": table.claim, "cells": records}
+  report.write_table(results / "tables", table.id, table.title, body, df, meta)
+
+
+def _write_card(table, results) -> None:
+  import experiments
+  from lvmae import report, runs
+  cfg = experiments.get(table.experiment, table.profile)
+  runs.build(cfg)
+  values = dict(runs.flatten(cfg))
+  lines = ["| setting | value |", "|---|---|"]
+  for label, paths in table.fields.items():
+    lines.append(f"| {label} | {' / '.join(str(values[p]) for p in paths.split())} |")
+  body = "\n".join(lines) + f"\n\nGenerated from `lvmae show {table.experiment} --profile {table.profile}`.\n"
+  report.write_table(results / "tables", table.id, table.title, body, None,
+                     {"profile": table.profile, "git_sha": _git_sha(), "compute_seconds": None})
+
+
+def cmd_report(args) -> None:
+  from lvmae import report
+  print(f"wrote {report.write_report(args.results_dir / 'tables', args.results_dir / 'REPORT.md')}")
+
+
+def main(argv: list[str] | None = None) -> int:
+  args = _parser().parse_args(argv)
+  from lvmae.validation import ConfigError
+  try:
+    {"list": cmd_list, "show": cmd_show, "run": cmd_run, "reproduce": cmd_reproduce,
+     "report": cmd_report}[args.command](args)
+  except (ConfigError, ValueError) as e:
+    print(f"lvmae: error: {e}", file=sys.stderr)
+    return 2
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,238 @@
+"""SparseLongCount (SLC): the procedurally generated default dataset (spec: shared/SLC.md, v1).
+
+This module owns clip generation and the grain data source. A clip is a pure function of
+(split, index, preset, size): 128 frames of a panning textured background, bouncing distractor
+discs and 8 brief static glyph events (one per 16-frame segment); the label is the number of
+disc glyphs among the 8 events. Side outputs (`info`, `distract`, onsets, kinds, cells) are for
+oracle masks and tests, never model inputs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import operator
+
+import numpy as np
+
+SPLIT_SIZES = {"unlabelled": 20_000, "train": 2_000, "val": 2_000, "test": 2_000}
+NUM_CLASSES = 8
+CLIP_FRAMES = 128
+NUM_EVENTS = 8
+EVENT_FRAMES = 2
+SEGMENT_FRAMES = CLIP_FRAMES // NUM_EVENTS  # 16
+VALID_SIZES = (32, 64)
+
+# Fixed stream ids: changing any of them changes the dataset (bump the version instead).
+_VERSION = 1
+_SPLIT_IDS = {"unlabelled": 11, "train": 12, "val": 13, "test": 14}
+_PRESET_IDS = {"easy": 21, "medium": 22, "hard": 23}
+
+# Sizes below are for the 32x32 clip and scale with size / 32.
+_CELL = 4              # glyph / event cell side (px)
+_DISC_RADIUS = 2.5     # distractor radius (px)
+_DISC_SPEED = (2.0, 4.0)  # distractor speed range (px/frame)
+_DISC_MAX_RED = 0.6
+_BG_SIGMA = 1.0        # spatial std (px) of the Gaussian low-pass applied to the noise
+
+
+@dataclasses.dataclass(frozen=True)
+class SLCPreset:
+  """Difficulty knobs. `bg_speed` is the (min, max) panning speed in px/frame at size 32."""
+  bg_contrast: float
+  bg_speed: tuple[float, float]
+  num_distractors: int
+  glyph_colour: tuple[float, float, float]
+
+
+PRESETS: dict[str, SLCPreset] = {
+    "easy": SLCPreset(0.3, (0.5, 1.5), 1, (1.0, 1.0, 1.0)),
+    "medium": SLCPreset(0.6, (1.0, 3.0), 3, (1.0, 0.15, 0.15)),
+    "hard": SLCPreset(1.0, (2.0, 4.0), 5, (0.9, 0.3, 0.3)),
+}
+
+
+def _pattern(rows: str) -> np.ndarray:
+  return np.array([[c == "#" for c in row] for row in rows.split()], dtype=bool)
+
+
+# Glyph kinds: 0 = disc (the target), 1 = X, 2 = ring, 3 = bar (the foils).
+DISC, X, RING, BAR = 0, 1, 2, 3
+GLYPHS = np.stack([
+    _pattern(".##. #### #### .##."),  # disc
+    _pattern("#..# .##. .##. #..#"),  # X
+    _pattern("#### #..# #..# ####"),  # ring
+    _pattern(".... #### #### ...."),  # bar
+])
+GLYPHS.setflags(write=False)
+
+
+def _check(split: str, preset: str, size: int) -> None:
+  if split not in SPLIT_SIZES:
+    raise ValueError(f"unknown split {split!r}; valid splits: {sorted(SPLIT_SIZES)}")
+  if preset not in PRESETS:
+    raise ValueError(f"unknown preset {preset!r}; valid presets: {sorted(PRESETS)}")
+  if isinstance(size, bool) or size not in VALID_SIZES:
+    raise ValueError(f"size={size!r} is not supported; valid sizes: {list(VALID_SIZES)}")
+
+
+def clip_seed_sequence(split: str, index: int, preset: str = "medium", size: int = 32) -> np.random.SeedSequence:
+  """The seed of one clip. The split id is part of the entropy, so splits use disjoint streams."""
+  _check(split, preset, size)
+  return np.random.SeedSequence([_VERSION, _SPLIT_IDS[split], int(index), _PRESET_IDS[preset], size])
+
+
+def _draw_events(rng: np.random.Generator):
+  """Label, shuffled glyph kinds, onsets (one per segment) and cells (row, col) of the 8 events."""
+  label = int(rng.integers(0, NUM_CLASSES))
+  kinds = np.concatenate([np.full(label, DISC), rng.integers(1, len(GLYPHS), NUM_EVENTS - label)])
+  kinds = rng.permutation(kinds).astype(np.int64)
+  starts = np.arange(NUM_EVENTS) * SEGMENT_FRAMES
+  onsets = starts + rng.integers(0, SEGMENT_FRAMES - EVENT_FRAMES + 1, NUM_EVENTS)
+  cells = rng.integers(0, 32 // _CELL, (NUM_EVENTS, 2))  # an 8x8 grid of cells at every size
+  return label, kinds, onsets.astype(np.int64), cells.astype(np.int64)
+
+
+def _background(rng: np.random.Generator, preset: SLCPreset, size: int) -> np.ndarray:
+  """(T, size, size, 3) float32: a tiling low-passed noise texture panned with wrap-around."""
+  scale = size / 32
+  side = 2 * size
+  noise = rng.standard_normal((side, side, 3))
+  freq = np.fft.fftfreq(side)
+  f2 = freq[:, None] ** 2 + freq[None, :] ** 2
+  gain = np.exp(-2.0 * np.pi**2 * (_BG_SIGMA * scale) ** 2 * f2)  # Gaussian blur, periodic
+  tex = np.fft.ifft2(np.fft.fft2(noise, axes=(0, 1)) * gain[:, :, None], axes=(0, 1)).real
+  lo, hi = tex.min(axis=(0, 1)), tex.max(axis=(0, 1))
+  tex = (tex - lo) / (hi - lo)
+  canvas = (0.5 + preset.bg_contrast * (tex - 0.5)).astype(np.float32)
+
+  angle = rng.uniform(0.0, 2.0 * np.pi)
+  speed = rng.uniform(*preset.bg_speed) * scale
+  start = rng.uniform(0.0, side, 2)
+  t = np.arange(CLIP_FRAMES)
+  offset = start[None, :] + t[:, None] * speed * np.array([np.sin(angle), np.cos(angle)])  # (T, 2)
+  base = np.floor(offset).astype(np.int64)
+  frac = (offset - base).astype(np.float32)
+  # The sub-pixel fraction is the same for every pixel of a frame: gather one (size+1)^2 window
+  # per frame, then interpolate along columns and rows.
+  span = np.arange(size + 1)
+  rows = (base[:, 0:1] + span) % side  # (T, size+1)
+  cols = (base[:, 1:2] + span) % side
+  win = np.take(canvas.reshape(-1, 3), rows[:, :, None] * side + cols[:, None, :], axis=0)
+  fy, fx = frac[:, 0, None, None, None], frac[:, 1, None, None, None]
+  across = np.subtract(win[:, :, 1:], win[:, :, :-1])
+  across *= fx
+  across += win[:, :, :-1]
+  frames = np.subtract(across[:, 1:], across[:, :-1])
+  frames *= fy
+  frames += across[:, :-1]
+  return frames
+
+
+def _bounce(start: np.ndarray, velocity: np.ndarray, lo: float, hi: float) -> np.ndarray:
+  """Positions (T, 2) of a point moving at `velocity` and reflecting off [lo, hi] on both axes."""
+  length = hi - lo
+  free = start[None, :] - lo + np.arange(CLIP_FRAMES)[:, None] * velocity[None, :]
+  u = np.mod(free, 2 * length)
+  return lo + length - np.abs(u - length)
+
+
+def _distractors(rng: np.random.Generator, video: np.ndarray, count: int, size: int) -> np.ndarray:
+  """Draws `count` bouncing discs into `video` (in place); returns their (T, H, W) pixel mask."""
+  scale = size / 32
+  radius = _DISC_RADIUS * scale
+  centres = np.arange(size, dtype=np.float32) + 0.5
+  mask = np.zeros(video.shape[:3], dtype=bool)
+  for _ in range(count):
+    start = rng.uniform(radius, size - radius, 2)
+    angle = rng.uniform(0.0, 2.0 * np.pi)
+    speed = rng.uniform(*_DISC_SPEED) * scale
+    colour = (rng.uniform(0.0, 1.0, 3) * np.array([_DISC_MAX_RED, 1.0, 1.0])).astype(np.float32)
+    pos = _bounce(start, speed * np.array([np.sin(angle), np.cos(angle)]), radius, size - radius)
+    pos = pos.astype(np.float32)
+    dy2 = (centres[None, :] - pos[:, 0:1]) ** 2  # (T, H)
+    dx2 = (centres[None, :] - pos[:, 1:2]) ** 2  # (T, W)
+    disc = dy2[:, :, None] + dx2[:, None, :] <= radius * radius
+    video.reshape(-1, 3)[np.flatnonzero(disc)] = colour  # much faster than video[disc] = colour
+    mask |= disc
+  return mask
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+  """[0, 1] floats -> uint8, rounding half up (used for every pixel, glyph colours included)."""
+  return (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def generate_clip(split: str, index: int, preset: str = "medium", size: int = 32) -> dict[str, np.ndarray]:
+  """Generates one SLC clip; a pure function of its arguments (byte-identical on every call).
+
+  Returns video (128, size, size, 3) uint8, label int64 scalar, info (128, size, size) bool (the
+  whole cell of each event while it is visible), distract (128, size, size) bool (visible
+  distractor pixels, i.e. not covered by a glyph), onsets (8,), kinds (8,) and cells (8, 2)
+  (cell row, cell col; a cell is `4 * size // 32` pixels).
+  """
+  _check(split, preset, size)
+  index = operator.index(index)
+  if not 0 <= index < SPLIT_SIZES[split]:
+    raise IndexError(f"index {index} out of range for split {split!r} of {SPLIT_SIZES[split]} clips")
+  cfg = PRESETS[preset]
+  rng = np.random.default_rng(clip_seed_sequence(split, index, preset, size))
+  label, kinds, onsets, cells = _draw_events(rng)
+  frames = _background(rng, cfg, size)
+  distract = _distractors(rng, frames, cfg.num_distractors, size)
+  video = _to_uint8(frames)
+
+  cell = _CELL * size // 32
+  glyph_rgb = _to_uint8(np.array(cfg.glyph_colour))
+  info = np.zeros(video.shape[:3], dtype=bool)
+  for onset, kind, (row, col) in zip(onsets, kinds, cells):
+    when = slice(onset, onset + EVENT_FRAMES)
+    ys, xs = slice(row * cell, (row + 1) * cell), slice(col * cell, (col + 1) * cell)
+    glyph = np.repeat(np.repeat(GLYPHS[kind], cell // _CELL, 0), cell // _CELL, 1)
+    video[when, ys, xs][:, glyph] = glyph_rgb
+    distract[when, ys, xs] &= ~glyph
+    info[when, ys, xs] = True
+  return {
+      "video": video,
+      "label": np.array(label, dtype=np.int64),
+      "info": info,
+      "distract": distract,
+      "onsets": onsets,
+      "kinds": kinds,
+      "cells": cells,
+  }
+
+
+class SLCSource:
+  """A grain random-access source over one SLC split (satisfies `grain.python.RandomAccessDataSource`).
+
+  Clips are generated on the fly; `num_clips` takes the first clips of the split (smoke runs).
+  The instance is small and picklable, so it works with grain worker processes.
+  """
+
+  def __init__(self, split: str, preset: str = "medium", size: int = 32, num_clips: int | None = None):
+    _check(split, preset, size)
+    total = SPLIT_SIZES[split]
+    num_clips = total if num_clips is None else operator.index(num_clips)
+    if not 0 < num_clips <= total:
+      raise ValueError(f"num_clips={num_clips} must be in [1, {total}] for split {split!r}")
+    self.split, self.preset, self.size, self.num_clips = split, preset, size, num_clips
+
+  def __len__(self) -> int:
+    return self.num_clips
+
+  def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+    index = operator.index(index)
+    if index < 0:
+      index += self.num_clips
+    if not 0 <= index < self.num_clips:
+      raise IndexError(f"index {index} out of range for {self!r}")
+    clip = generate_clip(self.split, index, self.preset, self.size)
+    return {
+        "video": clip["video"],
+        "label": clip["label"].astype(np.int32),
+        "info": clip["info"],
+        "index": np.array(index, dtype=np.int32),
+    }
+
+  def __repr__(self) -> str:
+    return (f"SLCSource(split={self.split!r}, preset={self.preset!r}, size={self.size}, "
+            f"num_clips={self.num_clips})")

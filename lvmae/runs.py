@@ -1,0 +1,122 @@
+"""Content-addressed run directories: build a stage's config, run its upstream stages, reuse done work.
+
+A run directory is named `<stage>-<hash>`, the hash taken over the stage's serialized Fiddle config
+(which contains its upstream stages' configs, so a changed upstream changes every downstream hash).
+A directory with a `result.json` is finished and is never recomputed; one without resumes from its
+last checkpoint. Files are written atomically (temp file + rename).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import fiddle as fdl
+from fiddle.experimental import serialization
+
+from lvmae.validation import ConfigError
+
+PACKAGES = ("jax", "jaxlib", "flax", "optax", "grain", "orbax-checkpoint", "fiddle", "numpy")
+UPSTREAM_FIELDS = ("pretrained",)  # fields of a stage that hold another stage's config
+
+
+def write_atomic(path: Path, text: str) -> None:
+  tmp = Path(f"{path}.tmp")
+  tmp.write_text(text)
+  os.replace(tmp, path)
+
+
+def build(cfg: fdl.Buildable) -> Any:
+  """fdl.build, with a bad value reported as one ConfigError naming the full field path."""
+  try:
+    return fdl.build(cfg)
+  except ValueError as e:
+    inner = e.args[0] if e.args and isinstance(e.args[0], ConfigError) else e
+    if not isinstance(inner, ConfigError):
+      raise
+    match = re.search(r"at <root>((?:\.\w+)*)", str(e.args[1]) if len(e.args) > 1 else "")
+    prefix = match.group(1).lstrip(".") + "." if match and match.group(1) else ""
+    raise ConfigError(prefix + inner.field, inner.value, inner.reason) from None
+
+
+def flatten(cfg: Any, prefix: str = "") -> list[tuple[str, Any]]:
+  """(dotted path, value) for every argument of a config tree, defaults included."""
+  if not isinstance(cfg, fdl.Buildable):
+    return [(prefix.rstrip("."), cfg)]
+  rows = []
+  for name, value in fdl.ordered_arguments(cfg, include_defaults=True).items():
+    rows += flatten(value, f"{prefix}{name}.")
+  return rows
+
+
+def config_text(cfg: fdl.Buildable) -> str:
+  return "".join(f"{path} = {value!r}\n" for path, value in flatten(cfg))
+
+
+def stage_name(cfg: fdl.Buildable) -> str:
+  return fdl.get_callable(cfg).__name__.lower()
+
+
+def run_id(cfg: fdl.Buildable) -> str:
+  digest = hashlib.sha256(serialization.dump_json(cfg).encode()).hexdigest()
+  return f"{stage_name(cfg)}-{digest[:12]}"
+
+
+def upstream_configs(cfg: fdl.Buildable) -> dict[str, fdl.Buildable]:
+  return {name: getattr(cfg, name) for name in UPSTREAM_FIELDS
+          if isinstance(getattr(cfg, name, None), fdl.Buildable)}
+
+
+def is_finished(run_dir: Path) -> bool:
+  return (Path(run_dir) / "result.json").exists()
+
+
+def read_result(run_dir: Path) -> dict:
+  return json.loads((Path(run_dir) / "result.json").read_text())
+
+
+def provenance(wall_seconds: float, resumed: bool) -> dict:
+  import jax  # imported here so that listing and hashing configs stays light
+  root = Path(__file__).resolve().parent.parent
+  def git(*args):
+    try:
+      return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+      return ""
+  versions = {}
+  for package in PACKAGES:
+    try:
+      versions[package] = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+      versions[package] = None
+  return {"git_sha": git("rev-parse", "HEAD") or "unknown", "git_dirty": bool(git("status", "--porcelain")),
+          "packages": versions, "python": platform.python_version(), "backend": jax.default_backend(),
+          "devices": [str(d) for d in jax.devices()], "wall_seconds": wall_seconds, "resumed": resumed,
+          "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def execute(cfg: fdl.Buildable, runs_root: Path, stop_after: int | None = None) -> Path:
+  """Runs `cfg`'s stage (after its upstream stages) unless finished; returns its run directory."""
+  stage = build(cfg)  # validates the whole tree before anything compiles
+  upstream = {name: execute(sub, runs_root) for name, sub in upstream_configs(cfg).items()}
+  run_dir = Path(runs_root) / run_id(cfg)
+  if is_finished(run_dir):
+    return run_dir
+  resumed = (run_dir / "checkpoints").exists()
+  run_dir.mkdir(parents=True, exist_ok=True)
+  write_atomic(run_dir / "config.json", serialization.dump_json(cfg, indent=1))
+  write_atomic(run_dir / "config.txt", config_text(cfg))
+  start = time.perf_counter()
+  result = stage.run(run_dir, upstream, stop_after=stop_after)
+  if result.get("finished", True):
+    result["upstream"] = {name: Path(path).name for name, path in upstream.items()}
+    write_atomic(run_dir / "provenance.json", json.dumps(provenance(time.perf_counter() - start, resumed), indent=1))
+    write_atomic(run_dir / "result.json", json.dumps(result, indent=1))
+  return run_dir

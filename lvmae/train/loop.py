@@ -1,0 +1,83 @@
+"""The generic training loop shared by pre-training and fine-tuning.
+
+It owns: resuming from the latest checkpoint, per-step keys folded from one seed (so a resumed
+run repeats an uninterrupted one exactly), metrics.jsonl, tqdm progress, checkpoints of the
+train state and the grain iterator every N steps and at the end, and stopping on a NaN/Inf loss
+while keeping the last good checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import grain
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from lvmae.train.checkpoint import Checkpointer
+from lvmae.train.optim import Schedule
+
+
+class NonFiniteLossError(RuntimeError):
+  """The loss became NaN or Inf; the run stopped without saving the bad state."""
+
+
+class MetricsLog:
+  """Appends one JSON line per logged step; on resume, drops lines past the restored step."""
+
+  def __init__(self, path: Path, resume_step: int):
+    self.path = Path(path)
+    if self.path.exists():
+      kept = [l for l in self.path.read_text().splitlines() if l and json.loads(l)["step"] <= resume_step]
+      self.path.write_text("".join(l + "\n" for l in kept))
+
+  def write(self, record: dict) -> None:
+    with self.path.open("a") as f:
+      f.write(json.dumps(record) + "\n")
+
+
+def fit(*, run_dir: Path, state: Any, step_fn: Callable, batches: grain.DatasetIterator,
+        schedule: Schedule, seed: int, desc: str, stop_after: int | None = None) -> tuple[Any, dict]:
+  """Trains `state` with `step_fn(state, batch, key) -> (state, metrics)` for schedule.steps steps.
+
+  `stop_after` ends this call after that many steps (as a preemption would); the run resumes
+  from its last checkpoint on the next call. Returns the final state and a summary.
+  """
+  run_dir = Path(run_dir)
+  checkpointer = Checkpointer(run_dir / "checkpoints")
+  restored = checkpointer.restore(state, batches)
+  start = 0
+  if restored is not None:
+    start, state = restored
+  log = MetricsLog(run_dir / "metrics.jsonl", start)
+  base_key = jax.random.key(seed)
+  end = schedule.steps if stop_after is None else min(schedule.steps, start + stop_after)
+  losses, t0 = [], time.perf_counter()
+  with tqdm(total=schedule.steps, initial=start, desc=desc, unit="step", dynamic_ncols=True) as bar:
+    for step in range(start, end):
+      batch = next(batches)
+      state, metrics = step_fn(state, batch, jax.random.fold_in(base_key, step))
+      metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+      if not math.isfinite(metrics["loss"]):
+        checkpointer.wait()
+        raise NonFiniteLossError(
+            f"{desc}: loss is {metrics['loss']} at step {step + 1}; run stopped. The last good "
+            f"checkpoint (step {checkpointer.latest_step()}) is kept in {checkpointer.directory}")
+      losses.append(metrics["loss"])
+      done = step + 1
+      if done % schedule.log_every == 0 or done == schedule.steps:
+        log.write({"step": done, **metrics, "lr": float(schedule.learning_rate_fn()(done - 1))})
+      if done % schedule.checkpoint_every == 0 or done == end:
+        checkpointer.save(done, state, batches)
+      bar.set_postfix(loss=f"{metrics['loss']:.4f}")
+      bar.update(1)
+  checkpointer.wait()
+  checkpointer.close()
+  summary = {"steps_done": end, "finished": end == schedule.steps,
+             "loss_last": float(np.mean(losses[-max(1, schedule.log_every):])) if losses else None,
+             "train_seconds": time.perf_counter() - t0}
+  return state, summary

@@ -1,0 +1,49 @@
+"""The train state (parameters + optimiser state) and the jitted, pure train step."""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+# Per-channel mean/std of ImageNet, as in VideoMAE; inputs are normalised on the device.
+INPUT_MEAN = jnp.array([0.485, 0.456, 0.406])
+INPUT_STD = jnp.array([0.229, 0.224, 0.225])
+
+
+def normalise_input(video: jax.Array, dtype=jnp.float32) -> jax.Array:
+  """uint8 (..., C) -> float, standardised per channel."""
+  return ((video.astype(jnp.float32) / 255.0 - INPUT_MEAN) / INPUT_STD).astype(dtype)
+
+
+def init_state(model: nnx.Module, tx: optax.GradientTransformation) -> tuple[nnx.GraphDef, dict]:
+  """Splits a model into its graph and a pure train state {"params", "opt_state"}."""
+  graphdef, params = nnx.split(model, nnx.Param)
+  return graphdef, {"params": params, "opt_state": tx.init(params)}
+
+
+def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
+                    loss_fn: Callable[[nnx.Module, dict, jax.Array], tuple[jax.Array, dict]]) -> Callable:
+  """step(state, batch, key) -> (state, metrics); a pure function, jitted, state donated."""
+
+  @functools.partial(jax.jit, donate_argnums=0)
+  def step(state: dict, batch: dict, key: jax.Array) -> tuple[dict, dict]:
+    def objective(params):
+      return loss_fn(nnx.merge(graphdef, params), batch, key)
+
+    (loss, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state["params"])
+    updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+    params = optax.apply_updates(state["params"], updates)
+    return {"params": params, "opt_state": opt_state}, {"loss": loss, "grad_norm": optax.global_norm(grads), **metrics}
+
+  return step
+
+
+def abstract_state(build: Callable[[nnx.Rngs], nnx.Module], tx: optax.GradientTransformation) -> tuple[Any, dict]:
+  """The train state's shapes and dtypes, with nothing allocated."""
+  model = nnx.eval_shape(lambda: build(nnx.Rngs(0)))
+  graphdef, params = nnx.split(model, nnx.Param)
+  return graphdef, {"params": params, "opt_state": jax.eval_shape(tx.init, params)}
