@@ -32,7 +32,7 @@ def pretrain() -> fdl.Config[Pretrain]:
       targets=fdl.Config(Targets, kind="rgb", pixel_norm="channel"),
       schedule=fdl.Config(Schedule, steps=100, batch_size=8, learning_rate=1e-3, warmup_steps=10,
                           weight_decay=0.05, b1=0.9, b2=0.95),
-      tubelet=(2, 4, 4),
+      tubelet=(2, 8, 8),
   )
 
 
@@ -46,7 +46,7 @@ def _classifier(pretrained) -> fdl.Config[Finetune]:
       schedule=fdl.Config(Schedule, steps=100, batch_size=8, learning_rate=1e-3, warmup_steps=10,
                           weight_decay=0.05, b1=0.9, b2=0.999),
       pretrained=pretrained,
-      tubelet=(2, 4, 4),
+      tubelet=(2, 8, 8),
   )
 
 

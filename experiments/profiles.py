@@ -54,8 +54,8 @@ def cpu(cfg: fdl.Config) -> None:
     else:
       _set(stage.data, num_train=None)
       _set(stage.decoder, width=64, depth=2, heads=2)
-      _set(stage.schedule, steps=500, batch_size=16, warmup_steps=50, learning_rate=1e-3,
-           checkpoint_every=100, log_every=10)
+      _set(stage.schedule, steps=_steps(2, 20_000, 32), batch_size=32, warmup_steps=100,
+           learning_rate=1e-3, checkpoint_every=250, log_every=25)
 
 
 # The paper's data: EPIC-Kitchens-100 (67,217 training segments) unless a table says otherwise.

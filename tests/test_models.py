@@ -214,6 +214,11 @@ def test_mae_decoder_shapes_information_flow_and_permutation_invariance():
   # Eager (un-jitted) call agrees with the jitted one.
   np.testing.assert_allclose(decoder(encoded, visible, selected, grid), pred, atol=1e-5)
 
+  grads = nnx.jit(nnx.grad(lambda model: jnp.sum(model(encoded, visible, selected, grid) ** 2)))(
+      decoder)
+  mask_grad = np.asarray(grads["mask_token"].get_value())
+  assert mask_grad.shape == (1, 1, 32) and np.all(np.isfinite(mask_grad)) and np.any(mask_grad)
+
 
 def test_classifier_jit_grad_finite_and_nonzero():
   grid = (2, 2, 2)

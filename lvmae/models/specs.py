@@ -55,7 +55,7 @@ class TransformerSpec:
 # Named sizes (ViT-S/B/L as in ViT and VideoMAE; "tiny" and "small-cpu" for the CPU profiles).
 VIT_SIZES = {
     "tiny": dict(width=64, depth=2, heads=2),
-    "cpu": dict(width=192, depth=6, heads=3),
+    "cpu": dict(width=128, depth=4, heads=4),
     "S": dict(width=384, depth=12, heads=6),
     "B": dict(width=768, depth=12, heads=12),
     "L": dict(width=1024, depth=24, heads=16),

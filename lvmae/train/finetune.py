@@ -30,7 +30,7 @@ class Finetune:
   encoder: TransformerSpec
   schedule: Schedule
   pretrained: Pretrain | None = None
-  tubelet: tuple[int, int, int] = (2, 4, 4)
+  tubelet: tuple[int, int, int] = (2, 8, 8)
   token_drop: float = 0.0        # share of encoder tokens dropped at random while training
   label_smoothing: float = 0.0
   eval_batch_size: int = 32

@@ -71,7 +71,7 @@ class Pretrain:
   masking: Masking
   targets: Targets
   schedule: Schedule
-  tubelet: tuple[int, int, int] = (2, 4, 4)
+  tubelet: tuple[int, int, int] = (2, 8, 8)
   seed: int = 0
   data_threads: int = 2
 
