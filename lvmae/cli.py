@@ -36,7 +36,10 @@ def _parser() -> argparse.ArgumentParser:
   rep.add_argument("--print-commands", action="store_true",
                    help="print one self-contained `lvmae run` command per run instead of running")
   rep.add_argument("--runs-dir", type=Path, default=RESULTS / "runs")
-  rep.add_argument("--results-dir", type=Path, default=RESULTS)
+  rep.add_argument("--results-dir", type=Path, default=RESULTS,
+                   help="where tables/ and REPORT.md are written (default: results)")
+  rep.add_argument("--paper-dir", type=Path, default=RESULTS / "paper",
+                   help="the paper's reported numbers, one CSV per table")
 
   report = sub.add_parser("report", help="rebuild results/REPORT.md from the collected tables")
   report.add_argument("--results-dir", type=Path, default=RESULTS)
@@ -135,7 +138,7 @@ def cmd_reproduce(args) -> None:
       print(f"[table {table.id}: run {i}/{len(todo)}] {rid} ({cell.row} | {cell.column} | seed {cell.seed}) {state}",
             flush=True)
       runs.execute(cfg, args.runs_dir)
-    _collect_grid(table, args.profile, cfgs, args.runs_dir, results, [rid for rid, *_ in todo])
+    _collect_grid(table, args.profile, cfgs, args.runs_dir, results, args.paper_dir, [rid for rid, *_ in todo])
     print(f"table {table.id}: {len(todo)} runs, {time.perf_counter() - start:.0f} s this call")
   path = report.write_report(results / "tables", results / "REPORT.md")
   print(f"wrote {results / 'tables' / f'table{table.id}.md'} and {path}")
@@ -148,14 +151,14 @@ def _git_sha() -> str:
     return "unknown"
 
 
-def _collect_grid(table, profile, cfgs, runs_dir, results, run_ids) -> None:
+def _collect_grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids) -> None:
   from lvmae import report, runs
   records = []
   for cell, cfg in cfgs:
     run_dir = runs_dir / runs.run_id(cfg)
     records.append({"row": cell.row, "column": cell.column, "seed": cell.seed,
                     "value": runs.read_result(run_dir)[table.metric], "run": run_dir.name})
-  paper = report.read_paper(results / "paper" / f"table{table.id}.csv")
+  paper = report.read_paper(paper_dir / f"table{table.id}.csv")
   df = report.grid_table(records, list(table.rows), list(table.columns), paper, table.scale)
   body = report.grid_markdown(df, list(table.columns), "row", table.metric_label)
   compute = sum(json.loads((runs_dir / rid / "provenance.json").read_text())["wall_seconds"] for rid in run_ids)
