@@ -1,0 +1,38 @@
+# LVMAE reproduction suite. `make reproduce` and `make test` each work as the first command on a
+# fresh clone: every target that needs the environment runs `setup` first.
+PROFILE ?= smoke
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TABLES := 1 11
+
+.PHONY: setup test test-all reproduce report $(addprefix reproduce-table-,$(TABLES)) clean-runs
+
+setup: $(STAMP)
+
+# Re-installs only when the pinned dependencies change; otherwise `make setup` is instant.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or PYTHON=...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-all: setup
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+reproduce: setup $(addprefix reproduce-table-,$(TABLES))
+	$(BIN)/lvmae report
+
+reproduce-table-%: setup
+	$(BIN)/lvmae reproduce $* --profile $(PROFILE)
+
+report: setup
+	$(BIN)/lvmae report
+
+clean-runs:
+	rm -rf results/runs
