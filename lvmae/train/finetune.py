@@ -37,6 +37,8 @@ class Finetune:
   seed: int = 0
   data_threads: int = 2
 
+  batch_keys = ("video", "label")  # what the train iterator yields
+
   def __post_init__(self):
     check_clip_shape(self.sampling, self.data, self.tubelet)
     if not 0.0 <= self.token_drop < 1.0:
@@ -93,7 +95,7 @@ class Finetune:
     tx = self.schedule.optimizer()
     graphdef, state = init_state(model, tx)
     batches = train_iterator(self.data.source("train"), self.sampling, batch_size=self.schedule.batch_size,
-                             seed=self.seed, num_threads=self.data_threads)
+                             seed=self.seed, keys=self.batch_keys, num_threads=self.data_threads)
     step_fn = make_train_step(graphdef, tx, self.loss)
     state, summary = loop.fit(run_dir=run_dir, state=state, step_fn=step_fn, batches=batches,
                               schedule=self.schedule, seed=self.seed, desc=f"finetune {Path(run_dir).name}",

@@ -57,26 +57,28 @@ def fit(*, run_dir: Path, state: Any, step_fn: Callable, batches: grain.DatasetI
   base_key = jax.random.key(seed)
   end = schedule.steps if stop_after is None else min(schedule.steps, start + stop_after)
   losses, t0 = [], time.perf_counter()
-  with tqdm(total=schedule.steps, initial=start, desc=desc, unit="step", dynamic_ncols=True) as bar:
-    for step in range(start, end):
-      batch = next(batches)
-      state, metrics = step_fn(state, batch, jax.random.fold_in(base_key, step))
-      metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-      if not math.isfinite(metrics["loss"]):
-        checkpointer.wait()
-        raise NonFiniteLossError(
-            f"{desc}: loss is {metrics['loss']} at step {step + 1}; run stopped. The last good "
-            f"checkpoint (step {checkpointer.latest_step()}) is kept in {checkpointer.directory}")
-      losses.append(metrics["loss"])
-      done = step + 1
-      if done % schedule.log_every == 0 or done == schedule.steps:
-        log.write({"step": done, **metrics, "lr": float(schedule.learning_rate_fn()(done - 1))})
-      if done % schedule.checkpoint_every == 0 or done == end:
-        checkpointer.save(done, state, batches)
-      bar.set_postfix(loss=f"{metrics['loss']:.4f}")
-      bar.update(1)
-  checkpointer.wait()
-  checkpointer.close()
+  try:
+    with tqdm(total=schedule.steps, initial=start, desc=desc, unit="step", dynamic_ncols=True) as bar:
+      for step in range(start, end):
+        batch = next(batches)
+        state, metrics = step_fn(state, batch, jax.random.fold_in(base_key, step))
+        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        if not math.isfinite(metrics["loss"]):
+          checkpointer.wait()
+          raise NonFiniteLossError(
+              f"{desc}: loss is {metrics['loss']} at step {step + 1}; run stopped. The last good "
+              f"checkpoint (step {checkpointer.latest_step()}) is kept in {checkpointer.directory}")
+        losses.append(metrics["loss"])
+        done = step + 1
+        if done % schedule.log_every == 0 or done == schedule.steps:
+          log.write({"step": done, **metrics, "lr": float(schedule.learning_rate_fn()(done - 1))})
+        if done % schedule.checkpoint_every == 0 or done == end:
+          checkpointer.save(done, state, batches)
+        bar.set_postfix(loss=f"{metrics['loss']:.4f}")
+        bar.update(1)
+  finally:  # also on an interruption: finish writing the checkpoint in flight
+    checkpointer.wait()
+    checkpointer.close()
   summary = {"steps_done": end, "finished": end == schedule.steps,
              "loss_last": float(np.mean(losses[-max(1, schedule.log_every):])) if losses else None,
              "train_seconds": time.perf_counter() - t0}

@@ -27,8 +27,11 @@ class Schedule:
   def __post_init__(self):
     for field in ("steps", "batch_size", "learning_rate", "checkpoint_every", "log_every"):
       check_positive(field, getattr(self, field))
-    if not 0 <= self.warmup_steps <= self.steps:
-      raise ConfigError("warmup_steps", self.warmup_steps, f"must be in [0, steps={self.steps}]")
+    if not 0 <= self.warmup_steps < self.steps:
+      raise ConfigError("warmup_steps", self.warmup_steps, f"must be in [0, steps={self.steps})")
+    for field in ("weight_decay", "clip_norm", "final_learning_rate"):
+      if getattr(self, field) < 0:
+        raise ConfigError(field, getattr(self, field), "must not be negative")
     for field in ("b1", "b2"):
       if not 0.0 <= getattr(self, field) < 1.0:
         raise ConfigError(field, getattr(self, field), "must be in [0, 1)")

@@ -75,6 +75,8 @@ class Pretrain:
   seed: int = 0
   data_threads: int = 2
 
+  batch_keys = ("video",)  # what the train iterator yields
+
   def __post_init__(self):
     check_clip_shape(self.sampling, self.data, self.tubelet)
 
@@ -120,7 +122,7 @@ class Pretrain:
     tx = self.schedule.optimizer()
     graphdef, state = init_state(self.build_model(nnx.Rngs(self.seed)), tx)
     batches = train_iterator(self.data.source("train"), self.sampling, batch_size=self.schedule.batch_size,
-                             seed=self.seed, keys=("video",), num_threads=self.data_threads)
+                             seed=self.seed, keys=self.batch_keys, num_threads=self.data_threads)
     step_fn = make_train_step(graphdef, tx, self.loss)
     _, summary = loop.fit(run_dir=run_dir, state=state, step_fn=step_fn, batches=batches,
                           schedule=self.schedule, seed=self.seed, desc=f"pretrain {Path(run_dir).name}",

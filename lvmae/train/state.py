@@ -37,7 +37,7 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
     (loss, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state["params"])
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
     params = optax.apply_updates(state["params"], updates)
-    return {"params": params, "opt_state": opt_state}, {"loss": loss, "grad_norm": optax.global_norm(grads), **metrics}
+    return {"params": params, "opt_state": opt_state}, {"loss": loss, "grad_norm": optax.tree.norm(grads), **metrics}
 
   return step
 
@@ -47,3 +47,20 @@ def abstract_state(build: Callable[[nnx.Rngs], nnx.Module], tx: optax.GradientTr
   model = nnx.eval_shape(lambda: build(nnx.Rngs(0)))
   graphdef, params = nnx.split(model, nnx.Param)
   return graphdef, {"params": params, "opt_state": jax.eval_shape(tx.init, params)}
+
+
+def batch_spec(stage) -> dict:
+  """Shapes of one training batch of a stage (uint8 video; labels for classifiers)."""
+  b, s = stage.schedule.batch_size, stage.data.image_size
+  spec = {"video": jax.ShapeDtypeStruct((b, stage.sampling.num_frames, s, s, 3), jnp.uint8)}
+  if "label" in stage.batch_keys:
+    spec["label"] = jax.ShapeDtypeStruct((b,), jnp.int32)
+  return spec
+
+
+def lower_train_step(stage) -> jax.stages.Lowered:
+  """Lowers a stage's train step from shapes alone: nothing is allocated, any size works."""
+  tx = stage.schedule.optimizer()
+  graphdef, state = abstract_state(stage.build_model, tx)
+  step = make_train_step(graphdef, tx, stage.loss)
+  return step.lower(state, batch_spec(stage), jax.eval_shape(lambda: jax.random.key(0)))

@@ -1,0 +1,238 @@
+"""Tests of the token grid, encoder tube masking and decoder strategies (lvmae/masking)."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lvmae.masking import decoder
+from lvmae.masking.grid import patchify, pixel_mask_to_tokens, token_grid, unpatchify
+from lvmae.masking.tube import num_visible, tube_mask
+
+TUBELET = (2, 4, 4)
+
+
+def _video(b=2, t=4, h=8, w=12, c=3, seed=0):
+  return np.random.default_rng(seed).integers(0, 256, (b, t, h, w, c)).astype(np.uint8)
+
+
+def _patchify_ref(video, tubelet):
+  """Explicit loops: tokens in (t, h, w) row-major order, values in (t, p, p, C) order."""
+  b, frames, height, width, c = video.shape
+  tt, ph, pw = tubelet
+  gt, gh, gw = frames // tt, height // ph, width // pw
+  out = np.zeros((b, gt * gh * gw, tt * ph * pw * c), video.dtype)
+  for n in range(b):
+    token = 0
+    for i in range(gt):
+      for j in range(gh):
+        for k in range(gw):
+          values = []
+          for dt in range(tt):
+            for dy in range(ph):
+              for dx in range(pw):
+                for ch in range(c):
+                  values.append(video[n, i * tt + dt, j * ph + dy, k * pw + dx, ch])
+          out[n, token] = values
+          token += 1
+  return out
+
+
+# ---------------------------------------------------------------------------------------- grid
+
+
+def test_patchify_matches_loop_reference_numpy():
+  video = _video()
+  tokens = patchify(video, TUBELET)
+  assert isinstance(tokens, np.ndarray)
+  assert tokens.shape == (2, 2 * 2 * 3, 2 * 4 * 4 * 3)
+  np.testing.assert_array_equal(tokens, _patchify_ref(video, TUBELET))
+
+
+def test_patchify_matches_loop_reference_jax():
+  video = _video(b=1, t=6, h=8, w=4, c=2, seed=1)
+  tubelet = (3, 2, 4)  # unequal sizes catch swapped axes
+  tokens = patchify(jnp.asarray(video), tubelet)
+  assert isinstance(tokens, jax.Array)
+  np.testing.assert_array_equal(np.asarray(tokens), _patchify_ref(video, tubelet))
+
+
+@pytest.mark.parametrize("as_jax", [False, True])
+def test_unpatchify_inverts_patchify(as_jax):
+  video = _video(seed=2)
+  x = jnp.asarray(video) if as_jax else video
+  grid = token_grid(4, 8, 12, TUBELET)
+  back = unpatchify(patchify(x, TUBELET), grid, TUBELET, channels=3)
+  assert back.shape == video.shape
+  np.testing.assert_array_equal(np.asarray(back), video)
+
+
+def test_token_grid_shape():
+  assert token_grid(16, 32, 64, (2, 4, 8)) == (8, 8, 8)
+  assert token_grid(4, 8, 12, TUBELET) == (2, 2, 3)
+
+
+@pytest.mark.parametrize("dims,name", [((5, 8, 8), "frames"), ((4, 9, 8), "height"),
+                                       ((4, 8, 10), "width")])
+def test_token_grid_error_names_dimension(dims, name):
+  with pytest.raises(ValueError, match=name):
+    token_grid(*dims, TUBELET)
+
+
+def test_patchify_rejects_indivisible_video():
+  with pytest.raises(ValueError, match="height"):
+    patchify(np.zeros((1, 4, 6, 8, 3), np.uint8), TUBELET)
+
+
+def test_pixel_mask_to_tokens_matches_loop_reference():
+  rng = np.random.default_rng(3)
+  mask = rng.random((4, 8, 12)) < 0.03  # sparse, so some tokens are off
+  tokens = pixel_mask_to_tokens(mask, TUBELET)
+  tt, ph, pw = TUBELET
+  expected = []
+  for i in range(4 // tt):
+    for j in range(8 // ph):
+      for k in range(12 // pw):
+        expected.append(bool(mask[i * tt:(i + 1) * tt, j * ph:(j + 1) * ph, k * pw:(k + 1) * pw].any()))
+  assert tokens.shape == (12,)
+  assert tokens.dtype == bool
+  np.testing.assert_array_equal(tokens, np.array(expected))
+  assert 0 < tokens.sum() < tokens.size
+
+
+def test_pixel_mask_to_tokens_single_pixel():
+  mask = np.zeros((4, 8, 12), bool)
+  mask[3, 5, 9] = True  # token (1, 1, 2) -> 1 * 6 + 1 * 3 + 2 = 11
+  tokens = pixel_mask_to_tokens(mask, TUBELET)
+  assert np.flatnonzero(tokens).tolist() == [11]
+
+
+# ---------------------------------------------------------------------------------- tube mask
+
+
+@pytest.mark.parametrize("grid,ratio", [((8, 8, 8), 0.9), ((4, 4, 6), 0.75), ((2, 3, 3), 0.5)])
+def test_tube_mask_partition(grid, ratio):
+  gt, gh, gw = grid
+  visible, masked = tube_mask(jax.random.key(0), grid, ratio)
+  visible, masked = np.asarray(visible), np.asarray(masked)
+  n = gt * gh * gw
+  assert visible.dtype == np.int32 and masked.dtype == np.int32
+  assert len(visible) == num_visible(grid, ratio)
+  assert np.all(np.diff(visible) > 0) and np.all(np.diff(masked) > 0)  # sorted, unique
+  assert not set(visible.tolist()) & set(masked.tolist())
+  np.testing.assert_array_equal(np.sort(np.concatenate([visible, masked])), np.arange(n))
+
+
+def test_tube_mask_same_positions_every_time_slice():
+  grid = (8, 4, 5)
+  gt, gh, gw = grid
+  visible, _ = tube_mask(jax.random.key(7), grid, 0.6)
+  visible = np.asarray(visible)
+  spatial = gh * gw
+  per_slice = [set((visible[(visible >= i * spatial) & (visible < (i + 1) * spatial)] - i * spatial).tolist())
+               for i in range(gt)]
+  assert all(s == per_slice[0] for s in per_slice)
+  assert len(per_slice[0]) == int(round(spatial * 0.4))
+
+
+def test_num_visible():
+  assert num_visible((8, 8, 8), 0.9) == 8 * 6  # round(64 * 0.1) = 6
+  assert num_visible((2, 2, 2), 0.95) == 2  # at least one position per slice
+  assert num_visible((1, 10, 10), 0.25) == 75
+
+
+def test_tube_mask_deterministic_per_key():
+  grid = (4, 8, 8)
+  a = tube_mask(jax.random.key(1), grid, 0.75)
+  b = tube_mask(jax.random.key(1), grid, 0.75)
+  c = tube_mask(jax.random.key(2), grid, 0.75)
+  np.testing.assert_array_equal(a[0], b[0])
+  np.testing.assert_array_equal(a[1], b[1])
+  assert not np.array_equal(a[0], c[0])
+
+
+@pytest.mark.parametrize("ratio", [0.0, 1.0, -0.1, 1.5])
+def test_num_visible_rejects_bad_ratio(ratio):
+  with pytest.raises(ValueError, match="ratio"):
+    num_visible((2, 4, 4), ratio)
+  with pytest.raises(ValueError):
+    tube_mask(jax.random.key(0), (2, 4, 4), ratio)
+
+
+# ------------------------------------------------------------------------- decoder strategies
+
+
+@pytest.mark.parametrize("n,budget", [(64, 0.25), (100, 0.15), (10, 1.0), (7, 0.01)])
+def test_random_returns_budget_share(n, budget):
+  idx = np.asarray(decoder.select("random", jax.random.key(0), n, budget))
+  k = max(1, int(round(budget * n)))
+  assert idx.shape == (k,)
+  assert idx.dtype == np.int32
+  assert np.all(np.diff(idx) > 0)  # sorted and unique
+  assert idx.min() >= 0 and idx.max() < n
+  assert decoder.num_selected("random", n, budget, num_masked=3) == k
+
+
+def test_random_deterministic_per_key():
+  a = decoder.select("random", jax.random.key(3), 64, 0.3)
+  b = decoder.select("random", jax.random.key(3), 64, 0.3)
+  c = decoder.select("random", jax.random.key(4), 64, 0.3)
+  np.testing.assert_array_equal(a, b)
+  assert not np.array_equal(a, c)
+
+
+def test_random_covers_tokens_uniformly():
+  n, budget, draws = 64, 0.25, 800
+  keys = jax.random.split(jax.random.key(11), draws)
+  picks = np.asarray(jax.vmap(lambda k: decoder.select("random", k, n, budget))(keys))
+  counts = np.zeros(n)
+  for row in picks:
+    counts[row] += 1
+  freq = counts / draws
+  # std of each frequency ~ sqrt(.25 * .75 / 800) = 0.015; 0.08 is > 5 sigma.
+  assert np.all(np.abs(freq - budget) < 0.08), freq
+  assert abs(freq.mean() - budget) < 1e-9
+
+
+def test_none_returns_masked():
+  masked = np.array([1, 4, 5, 9, 30], np.int32)
+  idx = decoder.select("none", jax.random.key(0), 32, 0.5, masked=masked)
+  assert idx.dtype == jnp.int32
+  np.testing.assert_array_equal(np.asarray(idx), masked)
+  assert decoder.num_selected("none", 32, 0.5, num_masked=len(masked)) == len(idx)
+
+
+def test_none_needs_masked():
+  with pytest.raises(ValueError, match="masked"):
+    decoder.select("none", jax.random.key(0), 32, 0.5)
+
+
+def test_unknown_strategy_named():
+  with pytest.raises(ValueError, match="bogus"):
+    decoder.select("bogus", jax.random.key(0), 32, 0.5)
+  with pytest.raises(ValueError, match="bogus"):
+    decoder.num_selected("bogus", 32, 0.5, 10)
+
+
+@pytest.mark.parametrize("budget", [0.0, -0.5, 1.01, 2.0])
+def test_budget_out_of_range(budget):
+  with pytest.raises(ValueError, match="budget"):
+    decoder.select("random", jax.random.key(0), 32, budget)
+  with pytest.raises(ValueError, match="budget"):
+    decoder.num_selected("random", 32, budget, 10)
+
+
+def test_strategies_under_vmap_and_jit():
+  n, budget, b = 48, 0.25, 5
+  keys = jax.random.split(jax.random.key(5), b)
+  fn = jax.jit(jax.vmap(lambda k: decoder.select("random", k, n, budget)))
+  out = np.asarray(fn(keys))
+  assert out.shape == (b, decoder.num_selected("random", n, budget, 0))
+  for i in range(b):
+    np.testing.assert_array_equal(out[i], np.asarray(decoder.select("random", keys[i], n, budget)))
+  assert len({tuple(r) for r in out.tolist()}) > 1  # rows differ
+
+  grid = (2, 4, 6)
+  vis_mask = jax.vmap(lambda k: tube_mask(k, grid, 0.75))(keys)
+  masked = vis_mask[1]
+  none_fn = jax.jit(jax.vmap(lambda k, m: decoder.select("none", k, 48, budget, masked=m)))
+  np.testing.assert_array_equal(np.asarray(none_fn(keys, masked)), np.asarray(masked))
