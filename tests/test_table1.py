@@ -1,0 +1,61 @@
+"""End to end: `lvmae reproduce 1` at the smoke profile writes table 1 and the report; a rerun reuses."""
+import json
+import re
+
+import pandas as pd
+
+import ablations
+from lvmae import cli
+from tests.conftest import ROOT
+
+
+def test_table1_smoke_end_to_end(tmp_path, capsys):
+  runs_dir, results = tmp_path / "runs", tmp_path / "results"
+  args = ["reproduce", "1", "--profile", "smoke", "--runs-dir", str(runs_dir), "--results-dir", str(results)]
+  assert cli.main(args) == 0
+  first = capsys.readouterr().out
+  assert first.count(" running") == 12 and "reused" not in first
+
+  csv = pd.read_csv(results / "tables" / "table1.csv")
+  assert list(csv["row"]) == ["none (100%)", "random (15%)"]
+  assert (csv["RGB n"] == 3).all()
+  assert csv["RGB mean"].between(0, 100).all() and (csv["RGB std"] >= 0).all()
+  assert csv["RGB paper"].isna().all()  # the paper's table 1 numbers are not known here
+
+  meta = json.loads((results / "tables" / "table1.json").read_text())
+  assert meta["profile"] == "smoke" and len(meta["cells"]) == 6 and meta["num_runs"] == 12
+  for cell in meta["cells"]:  # every number points at a finished run directory
+    result = json.loads((runs_dir / cell["run"] / "result.json").read_text())
+    assert result["top1"] == cell["value"]
+    for name in ("config.json", "config.txt", "metrics.jsonl", "predictions.npz", "provenance.json"):
+      assert (runs_dir / cell["run"] / name).exists()
+  means = csv.set_index("row")["RGB mean"]
+  for row, mean in means.items():
+    values = [c["value"] * 100 for c in meta["cells"] if c["row"] == row]
+    assert abs(sum(values) / 3 - mean) < 1e-6
+
+  markdown = (results / "tables" / "table1.md").read_text()
+  assert "profile: smoke" in markdown and "| none (100%) |" in markdown
+  report = (results / "REPORT.md").read_text()
+  assert "## Table 1:" in report and re.search(r"git: \w+", report)
+
+  stamps = {p: p.stat().st_mtime_ns for p in runs_dir.glob("*/result.json")}
+  assert cli.main(args) == 0
+  second = capsys.readouterr().out
+  assert second.count(" reused") == 12 and " running" not in second
+  assert stamps == {p: p.stat().st_mtime_ns for p in runs_dir.glob("*/result.json")}
+
+
+def test_table11_model_card_comes_from_the_paper_config(tmp_path, capsys):
+  assert cli.main(["reproduce", "11", "--results-dir", str(tmp_path)]) == 0
+  card = (tmp_path / "tables" / "table11.md").read_text()
+  assert "| encoder width / depth / heads | 768 / 12 / 12 |" in card
+  assert "| tubelet (t, h, w) | (2, 16, 16) |" in card
+  assert "| encoder mask ratio (tube) | 0.9 |" in card
+  assert "| decoder strategy / budget | random / 0.15 |" in card
+
+
+def test_makefile_has_a_target_per_registered_table():
+  makefile = (ROOT / "Makefile").read_text()
+  listed = re.search(r"^TABLES := (.*)$", makefile, re.M).group(1).split()
+  assert listed == list(ablations.tables())
