@@ -28,8 +28,12 @@ test-all: setup
 reproduce: setup $(addprefix reproduce-table-,$(TABLES))
 	$(BIN)/lvmae report
 
-reproduce-table-%: setup
-	$(BIN)/lvmae reproduce $* --profile $(PROFILE)
+# One explicit target per table (make skips pattern rules for .PHONY targets).
+define table_rule
+reproduce-table-$(1): setup
+	$$(BIN)/lvmae reproduce $(1) --profile $$(PROFILE)
+endef
+$(foreach t,$(TABLES),$(eval $(call table_rule,$(t))))
 
 report: setup
 	$(BIN)/lvmae report
