@@ -12,7 +12,7 @@ from flax import nnx
 import experiments
 from lvmae import runs
 from lvmae.targets.pixels import pixel_targets
-from lvmae.train import loop, pretrain
+from lvmae.train import loop, stage as stage_module
 from lvmae.train.checkpoint import Checkpointer
 from lvmae.train.optim import Schedule
 
@@ -87,14 +87,14 @@ def test_interrupted_pretraining_resumes_to_the_same_final_loss(tmp_path, monkey
   cfg = experiments.get("pretrain", "smoke")  # 12 steps, checkpoints every 6
   reference = runs.execute(cfg, tmp_path / "uninterrupted")
 
-  original = pretrain.train_iterator
-  monkeypatch.setattr(pretrain, "train_iterator", lambda *a, **k: _InterruptingIterator(original(*a, **k), 8))
+  original = stage_module.train_iterator
+  monkeypatch.setattr(stage_module, "train_iterator", lambda *a, **k: _InterruptingIterator(original(*a, **k), 8))
   with pytest.raises(KeyboardInterrupt):
     runs.execute(cfg, tmp_path / "interrupted")
   run_dir = tmp_path / "interrupted" / runs.run_id(cfg)
   assert not runs.is_finished(run_dir)
   assert Checkpointer(run_dir / "checkpoints").latest_step() == 6
-  monkeypatch.setattr(pretrain, "train_iterator", original)
+  monkeypatch.setattr(stage_module, "train_iterator", original)
 
   resumed = runs.execute(cfg, tmp_path / "interrupted")
   assert json.loads((resumed / "provenance.json").read_text())["resumed"] is True

@@ -9,21 +9,21 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from lvmae.data.pipeline import ExternalVideoData, SLCData, Sampling, eval_batches, train_iterator
-from lvmae.masking.grid import patchify, token_grid
+from lvmae.data.pipeline import ExternalVideoData, SLCData, Sampling, eval_batches
+from lvmae.masking.grid import patchify
 from lvmae.models.mae import gather_tokens
 from lvmae.models.specs import DTYPES, TransformerSpec
-from lvmae.train import loop
 from lvmae.train.checkpoint import Checkpointer
 from lvmae.train.evaluate import evaluate, write_predictions
 from lvmae.train.optim import Schedule
 from lvmae.train.pretrain import Pretrain, check_clip_shape
-from lvmae.train.state import abstract_state, init_state, make_train_step, normalise_input
+from lvmae.train.stage import ClipStage
+from lvmae.train.state import abstract_state, normalise_input
 from lvmae.validation import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
-class Finetune:
+class Finetune(ClipStage):
   """Supervised fine-tuning (from a pre-trained encoder when `pretrained` is set) and evaluation."""
   data: SLCData | ExternalVideoData
   sampling: Sampling
@@ -37,7 +37,7 @@ class Finetune:
   seed: int = 0
   data_threads: int = 2
 
-  batch_keys = ("video", "label")  # what the train iterator yields
+  batch_keys = ("video", "label")
 
   def __post_init__(self):
     check_clip_shape(self.sampling, self.data, self.tubelet)
@@ -50,14 +50,6 @@ class Finetune:
         raise ConfigError("encoder", self.encoder, f"differs from pretrained.encoder={self.pretrained.encoder}")
       if tuple(self.pretrained.tubelet) != tuple(self.tubelet):
         raise ConfigError("tubelet", self.tubelet, f"differs from pretrained.tubelet={self.pretrained.tubelet}")
-
-  @property
-  def grid(self) -> tuple[int, int, int]:
-    return token_grid(self.sampling.num_frames, self.data.image_size, self.data.image_size, self.tubelet)
-
-  @property
-  def patch_dim(self) -> int:
-    return self.tubelet[0] * self.tubelet[1] * self.tubelet[2] * 3
 
   def build_model(self, rngs: nnx.Rngs):
     return self.encoder.classifier(self.patch_dim, self.data.num_classes, rngs)
@@ -92,17 +84,9 @@ class Finetune:
     model = self.build_model(nnx.Rngs(self.seed))
     if self.pretrained is not None:
       self.load_pretrained_encoder(model, upstream["pretrained"])
-    tx = self.schedule.optimizer()
-    graphdef, state = init_state(model, tx)
-    batches = train_iterator(self.data.source("train"), self.sampling, batch_size=self.schedule.batch_size,
-                             seed=self.seed, keys=self.batch_keys, num_threads=self.data_threads)
-    step_fn = make_train_step(graphdef, tx, self.loss)
-    state, summary = loop.fit(run_dir=run_dir, state=state, step_fn=step_fn, batches=batches,
-                              schedule=self.schedule, seed=self.seed, desc=f"finetune {Path(run_dir).name}",
-                              stop_after=stop_after)
+    model, summary = self.train(model, run_dir, stop_after)
     if not summary["finished"]:
       return summary
-    model = nnx.merge(graphdef, state["params"])
     source = self.data.source("eval")
     predictions = evaluate(model, eval_batches(source, self.sampling, batch_size=self.eval_batch_size,
                                                num_threads=self.data_threads),

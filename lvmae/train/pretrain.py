@@ -8,16 +8,16 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lvmae.data.pipeline import ExternalVideoData, SLCData, Sampling, train_iterator
+from lvmae.data.pipeline import ExternalVideoData, SLCData, Sampling
 from lvmae.masking import decoder as decoder_masking
-from lvmae.masking.grid import patchify, token_grid
+from lvmae.masking.grid import patchify
 from lvmae.masking.tube import num_visible, tube_mask
 from lvmae.models.mae import MAE, gather_tokens
 from lvmae.models.specs import DTYPES, TransformerSpec
 from lvmae.targets.pixels import NORMALISATIONS, pixel_targets
-from lvmae.train import loop
 from lvmae.train.optim import Schedule
-from lvmae.train.state import init_state, make_train_step, normalise_input
+from lvmae.train.stage import ClipStage
+from lvmae.train.state import normalise_input
 from lvmae.validation import ConfigError, check_choice, check_open_unit
 
 TARGET_KINDS = ("rgb",)
@@ -62,7 +62,7 @@ def check_clip_shape(sampling: Sampling, data, tubelet: tuple[int, int, int]) ->
 
 
 @dataclasses.dataclass(frozen=True)
-class Pretrain:
+class Pretrain(ClipStage):
   """One MAE pre-training run."""
   data: SLCData | ExternalVideoData
   sampling: Sampling
@@ -75,18 +75,8 @@ class Pretrain:
   seed: int = 0
   data_threads: int = 2
 
-  batch_keys = ("video",)  # what the train iterator yields
-
   def __post_init__(self):
     check_clip_shape(self.sampling, self.data, self.tubelet)
-
-  @property
-  def grid(self) -> tuple[int, int, int]:
-    return token_grid(self.sampling.num_frames, self.data.image_size, self.data.image_size, self.tubelet)
-
-  @property
-  def patch_dim(self) -> int:
-    return self.tubelet[0] * self.tubelet[1] * self.tubelet[2] * 3
 
   def num_tokens(self) -> dict[str, int]:
     n = self.grid[0] * self.grid[1] * self.grid[2]
@@ -119,12 +109,5 @@ class Pretrain:
 
   def run(self, run_dir: Path, upstream: dict[str, Path], stop_after: int | None = None) -> dict:
     del upstream  # pre-training from scratch has no upstream stage
-    tx = self.schedule.optimizer()
-    graphdef, state = init_state(self.build_model(nnx.Rngs(self.seed)), tx)
-    batches = train_iterator(self.data.source("train"), self.sampling, batch_size=self.schedule.batch_size,
-                             seed=self.seed, keys=self.batch_keys, num_threads=self.data_threads)
-    step_fn = make_train_step(graphdef, tx, self.loss)
-    _, summary = loop.fit(run_dir=run_dir, state=state, step_fn=step_fn, batches=batches,
-                          schedule=self.schedule, seed=self.seed, desc=f"pretrain {Path(run_dir).name}",
-                          stop_after=stop_after)
+    _, summary = self.train(self.build_model(nnx.Rngs(self.seed)), run_dir, stop_after)
     return {**summary, "tokens": self.num_tokens()}

@@ -1,0 +1,37 @@
+"""What pre-training and fine-tuning stages share: the token grid and the training of a model."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flax import nnx
+
+from lvmae.data.pipeline import train_iterator
+from lvmae.masking.grid import token_grid
+from lvmae.train import loop
+from lvmae.train.state import init_state, make_train_step
+
+
+class ClipStage:
+  """Mixin for stage dataclasses with fields data, sampling, tubelet, schedule, seed, data_threads."""
+
+  batch_keys: tuple[str, ...] = ("video",)  # what the train iterator yields
+
+  @property
+  def grid(self) -> tuple[int, int, int]:
+    size = self.data.image_size
+    return token_grid(self.sampling.num_frames, size, size, self.tubelet)
+
+  @property
+  def patch_dim(self) -> int:
+    return self.tubelet[0] * self.tubelet[1] * self.tubelet[2] * 3
+
+  def train(self, model: nnx.Module, run_dir: Path, stop_after: int | None) -> tuple[nnx.Module, dict]:
+    """Trains `model` with this stage's loss, data and schedule; returns the trained model and a summary."""
+    tx = self.schedule.optimizer()
+    graphdef, state = init_state(model, tx)
+    batches = train_iterator(self.data.source("train"), self.sampling, batch_size=self.schedule.batch_size,
+                             seed=self.seed, keys=self.batch_keys, num_threads=self.data_threads)
+    state, summary = loop.fit(run_dir=run_dir, state=state, step_fn=make_train_step(graphdef, tx, self.loss),
+                              batches=batches, schedule=self.schedule, seed=self.seed,
+                              desc=f"{type(self).__name__.lower()} {Path(run_dir).name}", stop_after=stop_after)
+    return nnx.merge(graphdef, state["params"]), summary
