@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
   try:
     {"list": cmd_list, "show": cmd_show, "run": cmd_run, "reproduce": cmd_reproduce,
      "report": cmd_report}[args.command](args)
-  except (ConfigError, ValueError) as e:
+  except (ConfigError, ValueError, NotImplementedError, FileNotFoundError) as e:
     print(f"lvmae: error: {e}", file=sys.stderr)
     return 2
   return 0

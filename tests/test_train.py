@@ -140,3 +140,29 @@ def test_finetuning_starts_from_the_pretrained_encoder(tmp_path):
   for a, b, c in zip(jax.tree.leaves(loaded), jax.tree.leaves(saved_encoder), jax.tree.leaves(fresh)):
     np.testing.assert_array_equal(a, b)
   assert any(not np.array_equal(a, c) for a, c in zip(jax.tree.leaves(loaded), jax.tree.leaves(fresh)))
+
+
+def test_multi_clip_evaluation_averages_clip_posteriors():
+  from lvmae.train.evaluate import evaluate
+
+  class ClipMeanModel(nnx.Module):  # logits from each clip's mean pixel value: differ between clips
+    def __call__(self, patches, positions, grid):
+      m = patches.mean(axis=(1, 2))
+      return jnp.stack([m, -m, 2 * m], axis=-1)
+
+  rng = np.random.default_rng(0)
+  batches = [{"video": rng.integers(0, 256, (3, 4, 2, 8, 8, 3), dtype=np.uint8),
+              "label": np.array([0, 1, 2]), "index": np.arange(3) + 3 * i} for i in range(2)]
+  batches[-1] = {k: v[:2] for k, v in batches[-1].items()}  # a short last batch is padded
+  out = evaluate(ClipMeanModel(), batches, tubelet=(2, 4, 4), grid=(1, 2, 2), batch_size=3)
+  assert out["probs"].shape == (5, 3) and list(out["index"]) == [0, 1, 2, 3, 4]
+  from lvmae.train.state import INPUT_MEAN, INPUT_STD
+  for b, batch in enumerate(batches):
+    for j in range(len(batch["label"])):
+      x = (batch["video"][j] / 255.0 - np.asarray(INPUT_MEAN)) / np.asarray(INPUT_STD)
+      m = x.reshape(4, -1).mean(axis=1)
+      logits = np.stack([m, -m, 2 * m], axis=-1)
+      p = np.exp(logits - logits.max(-1, keepdims=True))
+      p /= p.sum(-1, keepdims=True)
+      np.testing.assert_allclose(out["probs"][3 * b + j], p.mean(0), rtol=1e-5)
+  assert np.array_equal(out["prediction"], out["probs"].argmax(-1))
