@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -87,7 +86,6 @@ def cmd_run(args) -> None:
   import experiments
   from lvmae import runs
   cfg = _select_stage(experiments.get(args.name, args.profile, args.sets), args.stage)
-  runs.build(cfg)
   _enable_compilation_cache(args.runs_dir)
   run_dir = runs.execute(cfg, args.runs_dir, stop_after=args.stop_after)
   if runs.is_finished(run_dir):
@@ -144,13 +142,6 @@ def cmd_reproduce(args) -> None:
   print(f"wrote {results / 'tables' / f'table{table.id}.md'} and {path}")
 
 
-def _git_sha() -> str:
-  try:
-    return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip()
-  except (OSError, subprocess.SubprocessError):
-    return "unknown"
-
-
 def _collect_grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids) -> None:
   from lvmae import report, runs
   records = []
@@ -162,7 +153,7 @@ def _collect_grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids) -
   df = report.grid_table(records, list(table.rows), list(table.columns), paper, table.scale)
   body = report.grid_markdown(df, list(table.columns), "row", table.metric_label)
   compute = sum(json.loads((runs_dir / rid / "provenance.json").read_text())["wall_seconds"] for rid in run_ids)
-  meta = {"profile": profile, "git_sha": _git_sha(), "compute_seconds": compute, "num_runs": len(run_ids),
+  meta = {"profile": profile, "git_sha": runs.git_sha(), "compute_seconds": compute, "num_runs": len(run_ids),
           "claim": table.claim, "cells": records}
   report.write_table(results / "tables", table.id, table.title, body, df, meta)
 
@@ -178,7 +169,7 @@ def _write_card(table, results) -> None:
     lines.append(f"| {label} | {' / '.join(str(values[p]) for p in paths.split())} |")
   body = "\n".join(lines) + f"\n\nGenerated from `lvmae show {table.experiment} --profile {table.profile}`.\n"
   report.write_table(results / "tables", table.id, table.title, body, None,
-                     {"profile": table.profile, "git_sha": _git_sha(), "compute_seconds": None})
+                     {"profile": table.profile, "git_sha": runs.git_sha(), "compute_seconds": None})
 
 
 def cmd_report(args) -> None:

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from lvmae.runs import write_atomic
+from lvmae.atomic import write_atomic
 
 
 def read_paper(path: Path) -> pd.DataFrame | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import os
 import platform
 import re
 import subprocess
@@ -21,16 +20,11 @@ from typing import Any
 import fiddle as fdl
 from fiddle.experimental import serialization
 
+from lvmae.atomic import write_atomic
 from lvmae.validation import ConfigError
 
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "grain", "orbax-checkpoint", "fiddle", "numpy")
 UPSTREAM_FIELDS = ("pretrained",)  # fields of a stage that hold another stage's config
-
-
-def write_atomic(path: Path, text: str) -> None:
-  tmp = Path(f"{path}.tmp")
-  tmp.write_text(text)
-  os.replace(tmp, path)
 
 
 def build(cfg: fdl.Buildable) -> Any:
@@ -82,21 +76,28 @@ def read_result(run_dir: Path) -> dict:
   return json.loads((Path(run_dir) / "result.json").read_text())
 
 
+def git(*args: str) -> str:
+  """Output of a git command in the project's checkout; empty when git or the checkout is absent."""
+  root = Path(__file__).resolve().parent.parent
+  try:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+  except (OSError, subprocess.SubprocessError):
+    return ""
+
+
+def git_sha() -> str:
+  return git("rev-parse", "HEAD") or "unknown"
+
+
 def provenance(wall_seconds: float, resumed: bool) -> dict:
   import jax  # imported here so that listing and hashing configs stays light
-  root = Path(__file__).resolve().parent.parent
-  def git(*args):
-    try:
-      return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-      return ""
   versions = {}
   for package in PACKAGES:
     try:
       versions[package] = importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
       versions[package] = None
-  return {"git_sha": git("rev-parse", "HEAD") or "unknown", "git_dirty": bool(git("status", "--porcelain")),
+  return {"git_sha": git_sha(), "git_dirty": bool(git("status", "--porcelain")),
           "packages": versions, "python": platform.python_version(), "backend": jax.default_backend(),
           "devices": [str(d) for d in jax.devices()], "wall_seconds": wall_seconds, "resumed": resumed,
           "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

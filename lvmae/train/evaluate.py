@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 from typing import Iterable
 
@@ -12,6 +11,7 @@ import numpy as np
 from flax import nnx
 from tqdm.auto import tqdm
 
+from lvmae.atomic import write_atomic
 from lvmae.masking.grid import patchify
 from lvmae.train.state import normalise_input
 
@@ -50,6 +50,4 @@ def write_predictions(path: Path, predictions: dict) -> None:
   """Writes predictions.npz atomically."""
   buffer = io.BytesIO()
   np.savez(buffer, **predictions)
-  tmp = Path(f"{path}.tmp")
-  tmp.write_bytes(buffer.getvalue())
-  os.replace(tmp, path)
+  write_atomic(path, buffer.getvalue())

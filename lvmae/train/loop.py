@@ -55,6 +55,7 @@ def fit(*, run_dir: Path, state: Any, step_fn: Callable, batches: grain.DatasetI
     start, state = restored
   log = MetricsLog(run_dir / "metrics.jsonl", start)
   base_key = jax.random.key(seed)
+  learning_rate = schedule.learning_rate_fn()
   end = schedule.steps if stop_after is None else min(schedule.steps, start + stop_after)
   losses, t0 = [], time.perf_counter()
   try:
@@ -71,7 +72,7 @@ def fit(*, run_dir: Path, state: Any, step_fn: Callable, batches: grain.DatasetI
         losses.append(metrics["loss"])
         done = step + 1
         if done % schedule.log_every == 0 or done == schedule.steps:
-          log.write({"step": done, **metrics, "lr": float(schedule.learning_rate_fn()(done - 1))})
+          log.write({"step": done, **metrics, "lr": float(learning_rate(done - 1))})
         if done % schedule.checkpoint_every == 0 or done == end:
           checkpointer.save(done, state, batches)
         bar.set_postfix(loss=f"{metrics['loss']:.4f}")
