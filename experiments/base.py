@@ -1,4 +1,4 @@
-"""Base experiments: MAE pre-training, fine-tuning from it, and supervised training from scratch.
+"""Base experiments: the tokenizer, MAE pre-training, fine-tuning from it, and supervised training.
 
 The bases fix the method (tube masking 90%, random decoder masking at a 15% budget, VideoMAE's
 per-channel pixel targets, 2-frame tubelets); profiles (experiments/profiles.py) set the scale.
@@ -10,13 +10,49 @@ import fiddle as fdl
 from experiments.registry import register
 from lvmae.data.pipeline import SLCData, Sampling
 from lvmae.models.specs import VIT_SIZES, TransformerSpec
+from lvmae.tokenizer.magvit import MagvitSpec
+from lvmae.tokenizer.model import Adaptive
+from lvmae.tokenizer.quantizers import FSQ
 from lvmae.train.finetune import Finetune
 from lvmae.train.optim import Schedule
 from lvmae.train.pretrain import Masking, Pretrain, Targets
+from lvmae.train.tokenizer import Tokenizer, TokenizerLosses
 
 
 def transformer(size: str, **kwargs) -> fdl.Config[TransformerSpec]:
   return fdl.Config(TransformerSpec, **VIT_SIZES[size], **kwargs)
+
+
+def autoencoder(tubelet: tuple[int, int, int], base_channels: int, latent_dim: int,
+                num_res_blocks: int = 1) -> fdl.Config[MagvitSpec]:
+  """A MAGVIT 3D-CNN whose latent grid is the MAE's token grid: it downsamples by the tubelet."""
+  steps_t, steps_s = (int(size).bit_length() - 1 for size in tubelet[:2])
+  if 2 ** steps_t != tubelet[0] or 2 ** steps_s != tubelet[1] or tubelet[1] != tubelet[2]:
+    raise ValueError(f"tubelet {tubelet}: the autoencoder needs power-of-two sizes and square patches")
+  stages = max(steps_t, steps_s) + 1
+  return fdl.Config(
+      MagvitSpec, base_channels=base_channels,
+      channel_multipliers=tuple(min(2 ** ((i + 1) // 2), 4) for i in range(stages)),
+      num_res_blocks=num_res_blocks,
+      temporal_downsample=tuple(i < steps_t for i in range(stages - 1)),
+      spatial_downsample=tuple(i < steps_s for i in range(stages - 1)),
+      latent_dim=latent_dim)
+
+
+@register
+def tokenizer() -> fdl.Config[Tokenizer]:
+  """The adaptive FSQ-MagViT tokenizer: trained on 16-frame clips of the unlabelled split."""
+  return fdl.Config(
+      Tokenizer,
+      data=fdl.Config(SLCData, train_split="unlabelled", eval_split="val"),
+      sampling=fdl.Config(Sampling, num_frames=16, stride=4),
+      autoencoder=autoencoder((2, 8, 8), base_channels=16, latent_dim=4),
+      quantizer=fdl.Config(FSQ, levels=(8, 5, 5, 5)),
+      adaptive=fdl.Config(Adaptive, features=32, keep_ratio=0.49, topk="perturbed", temperature=0.05),
+      losses=fdl.Config(TokenizerLosses, reconstruction="l2", gan_weight=0.0),
+      schedule=fdl.Config(Schedule, steps=100, batch_size=8, learning_rate=1e-3, warmup_steps=10,
+                          weight_decay=0.0, b1=0.9, b2=0.99),
+  )
 
 
 @register

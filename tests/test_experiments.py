@@ -5,7 +5,6 @@ import pytest
 import experiments
 from experiments import overrides
 from lvmae import cli, runs
-from lvmae.train.state import lower_train_step
 from lvmae.validation import ConfigError
 
 experiments.registry._load()
@@ -17,7 +16,9 @@ def test_every_experiment_builds(name, profile):
   cfg = experiments.get(name, profile)
   stage = runs.build(cfg)
   assert runs.run_id(cfg).startswith(type(stage).__name__.lower() + "-")
-  if profile == "paper":
+  if profile == "paper" and hasattr(stage, "autoencoder"):  # the tokenizer: 8x14x14 latents per 16 frames
+    assert stage.data.image_size == 224 and stage.grid == (8, 14, 14) and stage.quantizer.codebook_size == 2**18
+  elif profile == "paper":
     assert stage.encoder.width == 768 and stage.encoder.depth == 12 and stage.encoder.heads == 12
     assert stage.data.image_size == 224 and tuple(stage.tubelet) == (2, 16, 16)
 
@@ -28,7 +29,7 @@ def test_paper_profile_train_steps_lower_without_allocating(name):
   for stage_cfg in experiments.registry.stages(cfg):
     stage = runs.build(stage_cfg)
     before = len(jax.live_arrays())
-    lowered = lower_train_step(stage)
+    lowered = stage.lower_train_step()
     assert len(jax.live_arrays()) - before < 8  # only the PRNG key's handful of scalars
     hlo = lowered.as_text()
     b, t = stage.schedule.batch_size, stage.sampling.num_frames

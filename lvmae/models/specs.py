@@ -52,10 +52,10 @@ class TransformerSpec:
     return VideoClassifier(self.encoder(patch_dim, rngs), num_classes, rngs=rngs)
 
 
-# Named sizes (ViT-S/B/L as in ViT and VideoMAE; "tiny" and "small-cpu" for the CPU profiles).
+# Named sizes (ViT-S/B/L as in ViT and VideoMAE; "tiny" and "cpu" for the CPU profiles).
 VIT_SIZES = {
     "tiny": dict(width=64, depth=2, heads=2),
-    "cpu": dict(width=128, depth=4, heads=4),
+    "cpu": dict(width=64, depth=4, heads=2),
     "S": dict(width=384, depth=12, heads=6),
     "B": dict(width=768, depth=12, heads=12),
     "L": dict(width=1024, depth=24, heads=16),

@@ -8,7 +8,7 @@ from flax import nnx
 from lvmae.data.pipeline import train_iterator
 from lvmae.masking.grid import token_grid
 from lvmae.train import loop
-from lvmae.train.state import init_state, make_train_step
+from lvmae.train.state import init_state, lower_train_step, make_train_step
 
 
 class ClipStage:
@@ -24,6 +24,10 @@ class ClipStage:
   @property
   def patch_dim(self) -> int:
     return self.tubelet[0] * self.tubelet[1] * self.tubelet[2] * 3
+
+  def lower_train_step(self):
+    """The train step lowered from shapes alone (any size, nothing allocated)."""
+    return lower_train_step(self)
 
   def train(self, model: nnx.Module, run_dir: Path, stop_after: int | None) -> tuple[nnx.Module, dict]:
     """Trains `model` with this stage's loss, data and schedule; returns the trained model and a summary."""

@@ -1,0 +1,248 @@
+"""The tokenizer training stage: (adaptive) FSQ-MagViT on short clips, then its quality metrics.
+
+Losses: L1 or L2 reconstruction + the quantizer's auxiliary loss (LFQ's entropy penalty) + an
+optional perceptual loss (only from a user-supplied feature-network file) + an optional hinge GAN
+with a 3D discriminator that switches on at `losses.gan_start`. Pixels are scaled to [-1, 1].
+Metrics on `num_eval` clips of the eval split: PSNR, codebook usage and perplexity and, for the
+adaptive tokenizer on SLC, the recall of event tokens among the top `recall_budget` scores.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from lvmae.data.pipeline import ExternalVideoData, SLCData, Sampling, frame_indices, train_iterator
+from lvmae.tokenizer import losses as losses_lib
+from lvmae.tokenizer import metrics
+from lvmae.tokenizer.magvit import MagvitSpec
+from lvmae.tokenizer.model import Adaptive, VideoTokenizer, check_quantizer
+from lvmae.tokenizer.quantizers import FSQ, LFQ
+from lvmae.train import loop
+from lvmae.train.checkpoint import Checkpointer
+from lvmae.train.optim import Schedule
+from lvmae.validation import ConfigError, check_choice, check_divisible, check_open_unit
+
+
+def to_signed_unit(video: jax.Array) -> jax.Array:
+  """uint8 -> float32 in [-1, 1]."""
+  return video.astype(jnp.float32) / 127.5 - 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenizerLosses:
+  """Loss terms and weights. The GAN is off when gan_weight is 0; perceptual when no file is set."""
+  reconstruction: str = "l2"
+  gan_weight: float = 0.0
+  gan_start: int = 0                  # step at which the GAN terms switch on
+  discriminator_channels: int = 16
+  discriminator_layers: int = 2
+  perceptual_file: str = ""           # an .npz feature network (lvmae.tokenizer.losses.FeatureNetwork)
+  perceptual_weight: float = 0.1
+
+  def __post_init__(self):
+    check_choice("reconstruction", self.reconstruction, losses_lib.RECON_KINDS)
+    if self.gan_weight < 0 or self.perceptual_weight < 0:
+      raise ConfigError("gan_weight", self.gan_weight, "loss weights must be >= 0")
+    if self.perceptual_file and not Path(self.perceptual_file).is_file():
+      raise ConfigError("perceptual_file", self.perceptual_file, "no such file")
+
+
+@dataclasses.dataclass(frozen=True)
+class Tokenizer:
+  """One tokenizer training run (a stage: its run directory holds the frozen tokenizer)."""
+  data: SLCData | ExternalVideoData
+  sampling: Sampling
+  autoencoder: MagvitSpec
+  quantizer: FSQ | LFQ
+  schedule: Schedule
+  adaptive: Adaptive | None = None
+  losses: TokenizerLosses = TokenizerLosses()
+  num_eval: int = 256
+  eval_batch_size: int = 16
+  recall_budget: float = 0.15
+  seed: int = 0
+  data_threads: int = 2
+
+  def __post_init__(self):
+    check_quantizer(self.autoencoder, self.quantizer)
+    ft, fs = self.autoencoder.factors
+    check_divisible("sampling.num_frames", self.sampling.num_frames, ft, "the autoencoder's temporal factor")
+    check_divisible("data.image_size", self.data.image_size, fs, "the autoencoder's spatial factor")
+    check_open_unit("recall_budget", self.recall_budget)
+    if self.data.clip_frames is not None:
+      self.sampling.check_fits(self.data.clip_frames)
+
+  @property
+  def grid(self) -> tuple[int, int, int]:
+    ft, fs = self.autoencoder.factors
+    size = self.data.image_size
+    return self.sampling.num_frames // ft, size // fs, size // fs
+
+  def build_model(self, rngs: nnx.Rngs) -> VideoTokenizer:
+    return VideoTokenizer(self.autoencoder, self.quantizer, self.adaptive, rngs=rngs)
+
+  def build_discriminator(self, rngs: nnx.Rngs) -> nnx.Module | None:
+    if self.losses.gan_weight == 0:
+      return None
+    return losses_lib.Discriminator3D(3, self.losses.discriminator_channels, self.losses.discriminator_layers,
+                                      dtype=jnp.dtype(self.autoencoder.dtype), rngs=rngs)
+
+  def _perceptual(self):
+    if not self.losses.perceptual_file:
+      return None
+    return losses_lib.FeatureNetwork.load(self.losses.perceptual_file)
+
+  def generator_loss(self, model: VideoTokenizer, discriminator, perceptual, video: jax.Array,
+                     key: jax.Array, step: jax.Array) -> tuple[jax.Array, dict]:
+    x = to_signed_unit(video)
+    out = model(x, key)
+    recon = out["recon"]
+    terms = {"reconstruction": losses_lib.reconstruction_loss(self.losses.reconstruction, recon, x),
+             "quantizer": model.quantizer.aux_loss(out["z"])}
+    if perceptual is not None:
+      terms["perceptual"] = self.losses.perceptual_weight * losses_lib.perceptual_loss(
+          perceptual, (recon + 1) / 2, (x + 1) / 2)
+    if discriminator is not None:
+      weight = losses_lib.gan_weight(step, self.losses.gan_start, self.losses.gan_weight)
+      terms["generator"] = weight * losses_lib.generator_hinge_loss(discriminator(recon))
+    return sum(terms.values()), {**terms, "recon": recon}
+
+  def make_step(self, graphdefs: dict, txs: dict, perceptual):
+    """step(state, batch, key) -> (state, metrics): one tokenizer update, then one discriminator update."""
+
+    @functools.partial(jax.jit, donate_argnums=0)
+    def step(state: dict, batch: dict, key: jax.Array) -> tuple[dict, dict]:
+      params, opt_state, count = state["params"], state["opt_state"], state["step"]
+      gan = "discriminator" in params
+      disc = nnx.merge(graphdefs["discriminator"], params["discriminator"]) if gan else None
+
+      def objective(p):
+        return self.generator_loss(nnx.merge(graphdefs["tokenizer"], p), disc, perceptual, batch["video"], key, count)
+
+      (loss, aux), grads = jax.value_and_grad(objective, has_aux=True)(params["tokenizer"])
+      recon = aux.pop("recon")
+      updates, new_opt = txs["tokenizer"].update(grads, opt_state["tokenizer"], params["tokenizer"])
+      new_params = {"tokenizer": optax.apply_updates(params["tokenizer"], updates)}
+      new_opt_state = {"tokenizer": new_opt}
+      metrics_ = {"loss": loss, "grad_norm": optax.tree.norm(grads), **aux}
+      if gan:
+        real = to_signed_unit(batch["video"])
+        fake = jax.lax.stop_gradient(recon)
+
+        def disc_objective(p):
+          d = nnx.merge(graphdefs["discriminator"], p)
+          weight = losses_lib.gan_weight(count, self.losses.gan_start, 1.0)
+          return weight * losses_lib.discriminator_hinge_loss(d(real), d(fake))
+
+        d_loss, d_grads = jax.value_and_grad(disc_objective)(params["discriminator"])
+        d_updates, d_opt = txs["discriminator"].update(d_grads, opt_state["discriminator"], params["discriminator"])
+        new_params["discriminator"] = optax.apply_updates(params["discriminator"], d_updates)
+        new_opt_state["discriminator"] = d_opt
+        metrics_["discriminator"] = d_loss
+      return {"params": new_params, "opt_state": new_opt_state, "step": count + 1}, metrics_
+
+    return step
+
+  def build_modules(self, rngs: nnx.Rngs) -> dict[str, nnx.Module]:
+    modules = {"tokenizer": self.build_model(rngs)}
+    discriminator = self.build_discriminator(rngs)
+    if discriminator is not None:
+      modules["discriminator"] = discriminator
+    return modules
+
+  def init_state(self, modules: dict[str, nnx.Module]) -> tuple[dict, dict, dict]:
+    """Graph definitions, optimisers and the train state {params, opt_state, step} of `modules`."""
+    graphdefs, params, txs = {}, {}, {}
+    for name, module in modules.items():
+      graphdefs[name], params[name] = nnx.split(module, nnx.Param)
+      txs[name] = self.schedule.optimizer()
+    state = {"params": params, "opt_state": {name: txs[name].init(params[name]) for name in params},
+             "step": jnp.zeros((), jnp.int32)}
+    return graphdefs, txs, state
+
+  def abstract_state(self) -> tuple[dict, dict, dict]:
+    """`init_state` from shapes alone: nothing is allocated."""
+    modules = nnx.eval_shape(lambda: self.build_modules(nnx.Rngs(self.seed)))
+    graphdefs, params, txs = {}, {}, {}
+    for name, module in modules.items():
+      graphdefs[name], params[name] = nnx.split(module, nnx.Param)
+      txs[name] = self.schedule.optimizer()
+    state = {"params": params, "opt_state": {name: jax.eval_shape(txs[name].init, p) for name, p in params.items()},
+             "step": jax.ShapeDtypeStruct((), jnp.int32)}
+    return graphdefs, txs, state
+
+  def lower_train_step(self) -> jax.stages.Lowered:
+    """The train step lowered from shapes alone (any size, nothing allocated)."""
+    graphdefs, txs, state = self.abstract_state()
+    b, s = self.schedule.batch_size, self.data.image_size
+    batch = {"video": jax.ShapeDtypeStruct((b, self.sampling.num_frames, s, s, 3), jnp.uint8)}
+    return self.make_step(graphdefs, txs, self._perceptual()).lower(
+        state, batch, jax.eval_shape(lambda: jax.random.key(0)))
+
+  def run(self, run_dir: Path, upstream: dict[str, Path], stop_after: int | None = None) -> dict:
+    del upstream  # the tokenizer is trained from scratch
+    graphdefs, txs, state = self.init_state(self.build_modules(nnx.Rngs(self.seed)))
+    batches = train_iterator(self.data.source("train"), self.sampling, batch_size=self.schedule.batch_size,
+                             seed=self.seed, keys=("video",), num_threads=self.data_threads)
+    state, summary = loop.fit(run_dir=run_dir, state=state, step_fn=self.make_step(graphdefs, txs, self._perceptual()),
+                              batches=batches, schedule=self.schedule, seed=self.seed,
+                              desc=f"tokenizer {Path(run_dir).name}", stop_after=stop_after)
+    if not summary["finished"]:
+      return summary
+    model = nnx.merge(graphdefs["tokenizer"], state["params"]["tokenizer"])
+    return {**summary, **self.evaluate(model)}
+
+  def eval_clips(self):
+    """Yields (video (B, T, H, W, 3) uint8, info (B, T, H, W) bool or None) from the eval split's start."""
+    source = self.data.source("eval")
+    count = min(self.num_eval, len(source))
+    for begin in range(0, count, self.eval_batch_size):
+      elements = [source[i] for i in range(begin, min(count, begin + self.eval_batch_size))]
+      idx = frame_indices(elements[0]["video"].shape[0], self.sampling.num_frames, self.sampling.stride, 0)
+      video = np.stack([e["video"][idx] for e in elements])
+      info = np.stack([e["info"][idx] for e in elements]) if "info" in elements[0] else None
+      yield video, info
+
+  def evaluate(self, model: VideoTokenizer) -> dict:
+    """PSNR, codebook usage/perplexity and (adaptive, SLC) event-token recall at `recall_budget`."""
+    encode = nnx.jit(lambda m, v: m.tokenize(to_signed_unit(v)))
+    reconstruct = nnx.jit(lambda m, v, k: m(to_signed_unit(v), k)["recon"])
+    psnrs, indices, recalls, count = [], [], [], 0
+    for video, info in self.eval_clips():
+      tokens = jax.device_get(encode(model, video))
+      recon = np.asarray(reconstruct(model, video, jax.random.key(count)))
+      target = video.astype(np.float32) / 255.0
+      psnrs.append(metrics.psnr(np.clip((recon + 1) / 2, 0, 1), target) * len(video))
+      indices.append(tokens["indices"].reshape(-1))
+      if "scores" in tokens and info is not None:
+        events = np.stack([metrics.event_tokens(i, self.grid) for i in info])
+        recalls.append((metrics.topk_recall(tokens["scores"], events, self.recall_budget), events.sum()))
+      count += len(video)
+    indices = np.concatenate(indices)
+    result = {"psnr": float(np.sum(psnrs) / count), "num_eval": count,
+              "codebook_size": self.quantizer.codebook_size,
+              "codebook_usage": metrics.codebook_usage(indices, self.quantizer.codebook_size),
+              "codebook_perplexity": metrics.codebook_perplexity(indices, self.quantizer.codebook_size)}
+    if recalls:
+      weights = np.array([w for _, w in recalls], np.float64)
+      result["event_recall"] = float(np.sum([r * w for r, w in recalls]) / max(weights.sum(), 1))
+      result["recall_budget"] = self.recall_budget
+    return result
+
+
+def load_tokenizer(stage: Tokenizer, run_dir: Path) -> VideoTokenizer:
+  """The frozen tokenizer of a finished tokenizer run (its final checkpoint)."""
+  graphdefs, _, like = stage.abstract_state()
+  checkpointer = Checkpointer(Path(run_dir) / "checkpoints")
+  restored = checkpointer.restore(like, step=stage.schedule.steps)
+  checkpointer.close()
+  if restored is None:
+    raise FileNotFoundError(f"no final checkpoint in {run_dir}/checkpoints")
+  return nnx.merge(graphdefs["tokenizer"], restored[1]["params"]["tokenizer"])
