@@ -12,9 +12,10 @@ from lvmae.data.pipeline import SLCData, Sampling
 from lvmae.models.specs import VIT_SIZES, TransformerSpec
 from lvmae.tokenizer.magvit import MagvitSpec
 from lvmae.tokenizer.model import Adaptive
-from lvmae.tokenizer.quantizers import FSQ
+from lvmae.tokenizer.quantizers import FSQ, LFQ
 from lvmae.train.finetune import Finetune
 from lvmae.train.optim import Schedule
+from lvmae.train.precompute import Precompute
 from lvmae.train.pretrain import Masking, Pretrain, Targets
 from lvmae.train.tokenizer import Tokenizer, TokenizerLosses
 
@@ -53,6 +54,48 @@ def tokenizer() -> fdl.Config[Tokenizer]:
       schedule=fdl.Config(Schedule, steps=100, batch_size=8, learning_rate=1e-3, warmup_steps=10,
                           weight_decay=0.0, b1=0.9, b2=0.99),
   )
+
+
+@register
+def tokenizer_fsq() -> fdl.Config[Tokenizer]:
+  """FSQ-MagViT without the scorer (Table 4b's plain FSQ-MagViT targets)."""
+  cfg = tokenizer()
+  cfg.adaptive = None
+  return cfg
+
+
+@register
+def tokenizer_magvit() -> fdl.Config[Tokenizer]:
+  """MAGVIT (lookup-free quantization, as MAGVIT-v2), no scorer (Table 4b's MAGVIT targets)."""
+  cfg = tokenizer_fsq()
+  cfg.quantizer = fdl.Config(LFQ, bits=10)
+  cfg.autoencoder.latent_dim = 10
+  return cfg
+
+
+def _tokens(tokenizer_cfg: fdl.Config[Tokenizer]) -> fdl.Config[Precompute]:
+  """The frozen tokenizer over `pretrain`'s clips (same data and frames), 16-frame windows."""
+  return fdl.Config(Precompute, tokenizer=tokenizer_cfg,
+                    data=fdl.Config(SLCData, train_split="unlabelled"),
+                    sampling=fdl.Config(Sampling, num_frames=32, stride=4), window=16, window_stride=16)
+
+
+@register
+def tokens_adaptive_fsq_magvit() -> fdl.Config[Precompute]:
+  """Cached adaptive FSQ-MagViT latents and importance scores for pre-training."""
+  return _tokens(tokenizer())
+
+
+@register
+def tokens_fsq_magvit() -> fdl.Config[Precompute]:
+  """Cached FSQ-MagViT latents (no scorer) for pre-training."""
+  return _tokens(tokenizer_fsq())
+
+
+@register
+def tokens_magvit() -> fdl.Config[Precompute]:
+  """Cached MAGVIT (LFQ) latents for pre-training."""
+  return _tokens(tokenizer_magvit())
 
 
 @register

@@ -1,8 +1,12 @@
-"""`--set a.b=value` overrides: a dotted path into a Fiddle config and a Python literal value."""
+"""`--set a.b=value` overrides: a dotted path into a Fiddle config and a Python literal value.
+
+A value `@name` is the registered experiment `name` at the same profile: it plugs a whole stage
+in as an upstream stage (e.g. `--set pretrained.tokens=@tokens_fsq_magvit`).
+"""
 from __future__ import annotations
 
 import ast
-from typing import Any
+from typing import Any, Callable
 
 import fiddle as fdl
 
@@ -15,8 +19,11 @@ def parse_value(text: str) -> Any:
     return text
 
 
-def apply(cfg: fdl.Config, assignment: str) -> None:
-  """Sets `path=value` in `cfg`; an unknown field raises a ValueError naming it."""
+def apply(cfg: fdl.Config, assignment: str, resolve: Callable[[str], fdl.Config] | None = None) -> None:
+  """Sets `path=value` in `cfg`; an unknown field raises a ValueError naming it.
+
+  `resolve(name)` turns an `@name` value into a config.
+  """
   path, sep, text = assignment.partition("=")
   if not sep or not path.strip():
     raise ValueError(f"--set {assignment!r}: expected FIELD=VALUE, e.g. masking.encoder_ratio=0.9")
@@ -29,6 +36,12 @@ def apply(cfg: fdl.Config, assignment: str) -> None:
   valid = fdl.ordered_arguments(node, include_defaults=True)
   if leaf not in valid:
     raise ValueError(f"--set {path}: unknown field {leaf!r}; valid fields here: {sorted(valid)}")
+  text = text.strip()
+  if text.startswith("@"):
+    if resolve is None:
+      raise ValueError(f"--set {path}: experiment references ({text}) are not available here")
+    setattr(node, leaf, resolve(text[1:]))
+    return
   if isinstance(valid[leaf], fdl.Buildable):
-    raise ValueError(f"--set {path}: is a config section; set one of its fields instead")
+    raise ValueError(f"--set {path}: is a config section; set one of its fields or a stage (@name)")
   setattr(node, leaf, parse_value(text))

@@ -10,6 +10,7 @@ from typing import Callable, Iterable
 import fiddle as fdl
 
 from experiments import overrides
+from lvmae.runs import UPSTREAM_FIELDS
 
 EXPERIMENTS: dict[str, Callable[[], fdl.Config]] = {}
 PROFILES: dict[str, Callable[[fdl.Config], None]] = {}
@@ -26,11 +27,12 @@ def register_profile(fn: Callable[[fdl.Config], None]) -> Callable[[fdl.Config],
 
 
 def stages(cfg: fdl.Config) -> list[fdl.Config]:
-  """The stage configs of a tree: the root, then its upstream stages (depth first)."""
+  """The stage configs of a tree: the root, then its upstream stages (depth first, each once)."""
   out = [cfg]
-  upstream = getattr(cfg, "pretrained", None)
-  if isinstance(upstream, fdl.Buildable):
-    out += stages(upstream)
+  for name in UPSTREAM_FIELDS:
+    upstream = getattr(cfg, name, None)
+    if isinstance(upstream, fdl.Buildable):
+      out += [s for s in stages(upstream) if not any(s is seen for seen in out)]
   return out
 
 
@@ -48,7 +50,7 @@ def get(name: str, profile: str = "smoke", sets: Iterable[str] = ()) -> fdl.Conf
     raise ValueError(f"unknown experiment {name!r}; `lvmae list` shows {sorted(EXPERIMENTS)}")
   cfg = apply_profile(EXPERIMENTS[name](), profile)
   for assignment in sets:
-    overrides.apply(cfg, assignment)
+    overrides.apply(cfg, assignment, resolve=lambda other: get(other, profile))
   return cfg
 
 

@@ -24,7 +24,8 @@ from lvmae.atomic import write_atomic
 from lvmae.validation import ConfigError
 
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "grain", "orbax-checkpoint", "fiddle", "numpy")
-UPSTREAM_FIELDS = ("pretrained",)  # fields of a stage that hold another stage's config
+# Fields of a stage that hold another stage's config (run first; their run dirs are passed in).
+UPSTREAM_FIELDS = ("pretrained", "tokens", "importance", "tokenizer")
 
 
 def build(cfg: fdl.Buildable) -> Any:

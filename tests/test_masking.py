@@ -236,3 +236,31 @@ def test_strategies_under_vmap_and_jit():
   masked = vis_mask[1]
   none_fn = jax.jit(jax.vmap(lambda k, m: decoder.select("none", k, 48, budget, masked=m)))
   np.testing.assert_array_equal(np.asarray(none_fn(keys, masked)), np.asarray(masked))
+
+
+def test_adaptive_takes_the_top_scores_then_random_others():
+  n, budget = 200, 0.15
+  scores = np.random.default_rng(0).permutation(n).astype(np.float32)
+  k = round(n * budget)
+  k_top = round(k * 2 / 3)
+  picks = [np.asarray(decoder.select("adaptive", jax.random.key(s), n, budget, scores=scores)) for s in range(20)]
+  top = set(np.argsort(-scores)[:k_top])
+  for idx in picks:
+    assert len(idx) == len(set(idx)) == k and np.all(np.diff(idx) > 0)
+    assert top <= set(idx.tolist())  # the top share is always there
+  rest = np.concatenate([np.setdiff1d(idx, list(top)) for idx in picks])
+  assert len(np.unique(rest)) > 3 * (k - k_top)  # the random share varies with the key
+  assert decoder.num_selected("adaptive", n, budget, num_masked=5) == k
+
+
+@pytest.mark.parametrize("top_share,expect_top", [(1.0, True), (0.0, False)])
+def test_adaptive_mix_extremes(top_share, expect_top):
+  n, budget = 100, 0.1
+  scores = np.arange(n, dtype=np.float32)
+  idx = np.asarray(decoder.select("adaptive", jax.random.key(1), n, budget, scores=scores, top_share=top_share))
+  assert (set(idx.tolist()) == set(range(90, 100))) == expect_top
+
+
+def test_adaptive_needs_scores():
+  with pytest.raises(ValueError, match="scores"):
+    decoder.select("adaptive", jax.random.key(0), 10, 0.5)

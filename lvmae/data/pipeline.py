@@ -96,14 +96,15 @@ def eval_starts(clip_frames: int, sampling: Sampling) -> np.ndarray:
 
 
 class _RandomClip(grain.transforms.RandomMap):
-  """Training view: a random temporal offset; keeps only the model's inputs."""
+  """Training view: a random temporal offset (or the first frame, to match cached per-clip
+  targets); keeps only the model's inputs."""
 
-  def __init__(self, sampling: Sampling, keys: tuple[str, ...]):
-    self.sampling, self.keys = sampling, keys
+  def __init__(self, sampling: Sampling, keys: tuple[str, ...], random_offset: bool = True):
+    self.sampling, self.keys, self.random_offset = sampling, keys, random_offset
 
   def random_map(self, element: dict, rng: np.random.Generator) -> dict:
     video = element["video"]
-    start = rng.integers(0, video.shape[0] - self.sampling.span() + 1)
+    start = rng.integers(0, video.shape[0] - self.sampling.span() + 1) if self.random_offset else 0
     idx = frame_indices(video.shape[0], self.sampling.num_frames, self.sampling.stride, start)
     out = {k: element[k] for k in self.keys if k != "video"}
     out["video"] = np.ascontiguousarray(video[idx])
@@ -112,12 +113,12 @@ class _RandomClip(grain.transforms.RandomMap):
 
 def train_iterator(source: ClipSource, sampling: Sampling, *, batch_size: int, seed: int,
                    keys: tuple[str, ...] = ("video", "label"), num_threads: int = 2,
-                   prefetch: int = 4) -> grain.DatasetIterator:
+                   prefetch: int = 4, random_offset: bool = True) -> grain.DatasetIterator:
   """An endless, shuffled (reshuffled every epoch), checkpointable iterator of batches."""
   if len(source) < batch_size:
     raise ConfigError("batch_size", batch_size, f"larger than the {len(source)} clips of {source!r}")
   ds = (grain.MapDataset.source(source).shuffle(seed=seed).repeat()
-        .random_map(_RandomClip(sampling, keys), seed=seed + 1)
+        .random_map(_RandomClip(sampling, keys, random_offset), seed=seed + 1)
         .batch(batch_size, drop_remainder=True))
   options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch)
   return iter(ds.to_iter_dataset(options))

@@ -6,7 +6,8 @@ Every strategy has one signature, chosen by name in the config:
 
 `budget` is the share of all `num_tokens` tokens the decoder reconstructs; `masked` are the
 encoder-masked token indices (used by `none`, which decodes every one of them); `scores` are
-per-token importances for score-based strategies. K is static: see `num_selected`.
+per-token importances for score-based strategies; strategy options (e.g. `top_share`) pass through
+as keywords. K is static: see `num_selected`.
 The loss is taken over tokens that are both encoder-masked and selected (PAPER.md, Eq. 1).
 """
 from __future__ import annotations
@@ -32,7 +33,28 @@ def _random(key, num_tokens, budget, *, scores=None, masked=None):
   return jnp.sort(jax.random.permutation(key, num_tokens)[:k]).astype(jnp.int32)
 
 
-STRATEGIES: dict[str, Callable] = {"none": _none, "random": _random}
+def _adaptive(key, num_tokens, budget, *, scores=None, masked=None, top_share=2 / 3):
+  """The top `top_share` of the budget by importance score, the rest uniformly random among the
+  other tokens (the paper's default: 10% top + 5% random = a 15% budget)."""
+  del masked
+  if scores is None:
+    raise ValueError("decoder strategy 'adaptive' needs per-token importance scores")
+  if not 0.0 <= top_share <= 1.0:
+    raise ValueError(f"top_share {top_share} must be in [0, 1]")
+  k = _budget_count(num_tokens, budget)
+  k_top = int(round(k * top_share))
+  scores = jnp.asarray(scores, jnp.float32).reshape(num_tokens)
+  chosen = jnp.zeros(num_tokens, bool)
+  if k_top:
+    chosen = chosen.at[jax.lax.top_k(scores, k_top)[1]].set(True)
+  if k - k_top:
+    priority = jnp.where(chosen, -1.0, jax.random.uniform(key, (num_tokens,)))
+    chosen = chosen.at[jax.lax.top_k(priority, k - k_top)[1]].set(True)
+  return jnp.flatnonzero(chosen, size=k).astype(jnp.int32)
+
+
+STRATEGIES: dict[str, Callable] = {"none": _none, "random": _random, "adaptive": _adaptive}
+SCORED = ("adaptive",)  # strategies that need per-token importance scores
 
 
 def _budget_count(num_tokens: int, budget: float) -> int:
@@ -52,7 +74,7 @@ def _check_strategy(strategy: str) -> None:
     raise ValueError(f"unknown decoder strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
 
 
-def select(strategy: str, key, num_tokens: int, budget: float, *, scores=None, masked=None):
+def select(strategy: str, key, num_tokens: int, budget: float, *, scores=None, masked=None, **options):
   """Runs the named strategy for one clip (vmap it over a batch)."""
   _check_strategy(strategy)
-  return STRATEGIES[strategy](key, num_tokens, budget, scores=scores, masked=masked)
+  return STRATEGIES[strategy](key, num_tokens, budget, scores=scores, masked=masked, **options)

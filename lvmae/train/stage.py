@@ -29,12 +29,17 @@ class ClipStage:
     """The train step lowered from shapes alone (any size, nothing allocated)."""
     return lower_train_step(self)
 
-  def train(self, model: nnx.Module, run_dir: Path, stop_after: int | None) -> tuple[nnx.Module, dict]:
-    """Trains `model` with this stage's loss, data and schedule; returns the trained model and a summary."""
+  def train(self, model: nnx.Module, run_dir: Path, stop_after: int | None, *, source=None,
+            keys: tuple[str, ...] | None = None, random_offset: bool = True) -> tuple[nnx.Module, dict]:
+    """Trains `model` with this stage's loss, data and schedule; returns the trained model and a summary.
+
+    `source` and `keys` default to the data's train split and `batch_keys`.
+    """
     tx = self.schedule.optimizer()
     graphdef, state = init_state(model, tx)
-    batches = train_iterator(self.data.source("train"), self.sampling, batch_size=self.schedule.batch_size,
-                             seed=self.seed, keys=self.batch_keys, num_threads=self.data_threads)
+    batches = train_iterator(source or self.data.source("train"), self.sampling,
+                             batch_size=self.schedule.batch_size, seed=self.seed, keys=keys or self.batch_keys,
+                             num_threads=self.data_threads, random_offset=random_offset)
     state, summary = loop.fit(run_dir=run_dir, state=state, step_fn=make_train_step(graphdef, tx, self.loss),
                               batches=batches, schedule=self.schedule, seed=self.seed,
                               desc=f"{type(self).__name__.lower()} {Path(run_dir).name}", stop_after=stop_after)

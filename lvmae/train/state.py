@@ -55,6 +55,10 @@ def batch_spec(stage) -> dict:
   spec = {"video": jax.ShapeDtypeStruct((b, stage.sampling.num_frames, s, s, 3), jnp.uint8)}
   if "label" in stage.batch_keys:
     spec["label"] = jax.ShapeDtypeStruct((b,), jnp.int32)
+  if "latents" in stage.batch_keys:  # cached token targets
+    spec["latents"] = jax.ShapeDtypeStruct((b, *stage.grid, stage.target_dim), jnp.float32)
+  if "scores" in stage.batch_keys:   # cached importance scores
+    spec["scores"] = jax.ShapeDtypeStruct((b, stage.grid[0] * stage.grid[1] * stage.grid[2]), jnp.float32)
   return spec
 
 

@@ -1,0 +1,163 @@
+"""The precompute stage: a frozen tokenizer over every pre-training clip, cached per clip.
+
+For each clip of the MAE's pre-training split it takes the frames the MAE sees (its sampling, from
+the clip's first frame), runs the tokenizer over `window`-frame windows `window_stride` apart and
+concatenates their latents along time (a latent step comes from the first window that covers it).
+The run directory holds `latents.npy` (clips, t, h, w, D) float16, the quantized codes (exact in
+float16), and for an adaptive tokenizer `scores.npy` (clips, t*h*w) float32. The cache is keyed by
+the run id, which hashes the tokenizer's config. `TokenCache` reads it alongside the clips.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+from flax import nnx
+from tqdm import tqdm
+
+from lvmae.data.pipeline import ExternalVideoData, SLCData, Sampling, frame_indices
+from lvmae.train.tokenizer import Tokenizer, load_tokenizer, to_signed_unit
+from lvmae.validation import ConfigError, check_divisible, check_positive
+
+LATENTS, SCORES = "latents.npy", "scores.npy"
+
+
+@dataclasses.dataclass(frozen=True)
+class Precompute:
+  """Tokenizes `data`'s pre-training split with the frozen `tokenizer` (an upstream stage)."""
+  tokenizer: Tokenizer
+  data: SLCData | ExternalVideoData
+  sampling: Sampling
+  window: int = 16
+  window_stride: int = 16
+  batch_size: int = 16
+  data_threads: int = 2
+
+  def __post_init__(self):
+    ft, fs = self.tokenizer.autoencoder.factors
+    check_positive("batch_size", self.batch_size)
+    check_divisible("window", self.window, ft, "the tokenizer's temporal factor")
+    check_divisible("window_stride", self.window_stride, ft, "the tokenizer's temporal factor")
+    check_divisible("sampling.num_frames", self.sampling.num_frames, ft, "the tokenizer's temporal factor")
+    check_divisible("data.image_size", self.data.image_size, fs, "the tokenizer's spatial factor")
+    if not 0 < self.window_stride <= self.window <= self.sampling.num_frames:
+      raise ConfigError("window_stride", self.window_stride,
+                        f"need 0 < window_stride <= window={self.window} <= num_frames={self.sampling.num_frames}")
+    if self.data.clip_frames is not None:
+      self.sampling.check_fits(self.data.clip_frames)
+
+  @property
+  def grid(self) -> tuple[int, int, int]:
+    ft, fs = self.tokenizer.autoencoder.factors
+    size = self.data.image_size
+    return self.sampling.num_frames // ft, size // fs, size // fs
+
+  def window_starts(self) -> list[int]:
+    """First frames of the windows; the last window ends at the last frame."""
+    last = self.sampling.num_frames - self.window
+    starts = list(range(0, last + 1, self.window_stride))
+    return starts if starts[-1] == last else starts + [last]
+
+  def assemble(self, windows: list[np.ndarray]) -> np.ndarray:
+    """Per-window (B, tw, ...) outputs -> (B, t, ...): latent step j from the first window covering it."""
+    ft = self.tokenizer.autoencoder.factors[0]
+    steps = []
+    for j in range(self.sampling.num_frames // ft):
+      w = next(i for i, s in enumerate(self.window_starts()) if s <= j * ft < s + self.window)
+      steps.append(windows[w][:, j - self.window_starts()[w] // ft])
+    return np.stack(steps, axis=1)
+
+  def tokenize_clips(self, encode, video: np.ndarray) -> dict[str, np.ndarray]:
+    """uint8 (B, T, H, W, 3) of the sampled frames -> latents (B, t, h, w, D) [, scores (B, t*h*w)].
+
+    `encode` is `jitted_tokenize(model)`.
+    """
+    outs = [jax.device_get(encode(video[:, s:s + self.window])) for s in self.window_starts()]
+    latents = self.assemble([o["latents"] for o in outs])
+    result = {"latents": latents}
+    if "scores" in outs[0]:
+      b = video.shape[0]
+      tw, h, w = outs[0]["latents"].shape[1:4]
+      scores = self.assemble([o["scores"].reshape(b, tw, h, w) for o in outs])
+      result["scores"] = scores.reshape(b, -1)
+    return result
+
+  def run(self, run_dir: Path, upstream: dict[str, Path], stop_after: int | None = None) -> dict:
+    del stop_after  # one pass; minutes at the cpu profile
+    run_dir = Path(run_dir)
+    encode = jitted_tokenize(load_tokenizer(self.tokenizer, upstream["tokenizer"]))
+    source = self.data.source("train")
+    n, (t, h, w) = len(source), self.grid
+    adaptive = self.tokenizer.adaptive is not None
+    tmp = {LATENTS: run_dir / f"{LATENTS}.partial", SCORES: run_dir / f"{SCORES}.partial"}
+    latents = np.lib.format.open_memmap(tmp[LATENTS], mode="w+", dtype=np.float16,
+                                        shape=(n, t, h, w, self.tokenizer.quantizer.dim))
+    scores = (np.lib.format.open_memmap(tmp[SCORES], mode="w+", dtype=np.float32, shape=(n, t * h * w))
+              if adaptive else None)
+    start, warm = time.perf_counter(), None
+    for begin in tqdm(range(0, n, self.batch_size), desc=f"precompute {run_dir.name}", unit="batch"):
+      indices = range(begin, min(n, begin + self.batch_size))
+      video = np.stack([_sampled(source[i]["video"], self.sampling) for i in indices])
+      out = self.tokenize_clips(encode, video)
+      latents[begin:begin + len(video)] = out["latents"]
+      if adaptive:
+        scores[begin:begin + len(video)] = out["scores"]
+      if warm is None:  # time after the first (compiling) batch
+        warm = (time.perf_counter(), len(video))
+    seconds = time.perf_counter() - start
+    for array in (latents, scores):
+      if array is not None:
+        array.flush()
+    del latents, scores
+    for name, path in tmp.items():
+      if path.exists():
+        os.replace(path, run_dir / name)
+    timed = n - warm[1]
+    per_clip = (time.perf_counter() - warm[0]) / timed * 1e3 if timed else float("nan")
+    return {"clips": n, "grid": [t, h, w], "scores": adaptive, "seconds": seconds, "ms_per_clip": per_clip,
+            "frames": self.sampling.num_frames, "windows": len(self.window_starts())}
+
+
+def _sampled(video: np.ndarray, sampling: Sampling) -> np.ndarray:
+  return video[frame_indices(video.shape[0], sampling.num_frames, sampling.stride, 0)]
+
+
+def jitted_tokenize(model):
+  """uint8 windows (B, T, H, W, 3) -> the frozen tokenizer's `tokenize` outputs, jitted."""
+  graphdef, state = nnx.split(model)
+  return jax.jit(lambda v: nnx.merge(graphdef, state).tokenize(to_signed_unit(v)))
+
+
+class TokenCache:
+  """A clip source that adds cached `latents` (from one precompute run) and `scores` (from
+  another, or the same) to each clip's element."""
+
+  def __init__(self, source, latents_dir: Path | None = None, scores_dir: Path | None = None):
+    self.source = source
+    self.dirs = {"latents": latents_dir, "scores": scores_dir}
+    self.arrays = {}
+    for key, name in (("latents", LATENTS), ("scores", SCORES)):
+      if self.dirs[key] is None:
+        continue
+      path = Path(self.dirs[key]) / name
+      if not path.exists():
+        raise FileNotFoundError(f"{path}: the precompute run has no {key} (is its tokenizer adaptive?)")
+      self.arrays[key] = np.load(path, mmap_mode="r")
+      if len(self.arrays[key]) != len(source):
+        raise ValueError(f"{path} has {len(self.arrays[key])} clips; the source has {len(source)}")
+
+  def __len__(self) -> int:
+    return len(self.source)
+
+  def __getitem__(self, index: int) -> dict:
+    element = dict(self.source[index])
+    for key, array in self.arrays.items():
+      element[key] = np.asarray(array[index], np.float32)
+    return element
+
+  def __repr__(self) -> str:
+    return f"TokenCache({self.source!r}, {', '.join(f'{k}={v}' for k, v in self.dirs.items() if v)})"
