@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-TABLES := 1 11
+TABLES := 1 4b 10 11
 
 .PHONY: setup test test-all reproduce report $(addprefix reproduce-table-,$(TABLES)) clean-runs
 

@@ -166,7 +166,8 @@ def _write_card(table, results) -> None:
   values = dict(runs.flatten(cfg))
   lines = ["| setting | value |", "|---|---|"]
   for label, paths in table.fields.items():
-    lines.append(f"| {label} | {' / '.join(str(values[p]) for p in paths.split())} |")
+    shown = [str(values[p]) if values[p] not in ("", None) else "(not set)" for p in paths.split()]
+    lines.append(f"| {label} | {' / '.join(shown)} |")
   body = "\n".join(lines) + f"\n\nGenerated from `lvmae show {table.experiment} --profile {table.profile}`.\n"
   report.write_table(results / "tables", table.id, table.title, body, None,
                      {"profile": table.profile, "git_sha": runs.git_sha(), "compute_seconds": None})

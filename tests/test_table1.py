@@ -14,16 +14,19 @@ def test_table1_smoke_end_to_end(tmp_path, capsys):
   args = ["reproduce", "1", "--profile", "smoke", "--runs-dir", str(runs_dir), "--results-dir", str(results)]
   assert cli.main(args) == 0
   first = capsys.readouterr().out
-  assert first.count(" running") == 12 and "reused" not in first
+  assert first.count(" running") == 36 and "reused" not in first
 
   csv = pd.read_csv(results / "tables" / "table1.csv")
-  assert list(csv["row"]) == ["none (100%)", "random (15%)"]
-  assert (csv["RGB n"] == 3).all()
-  assert csv["RGB mean"].between(0, 100).all() and (csv["RGB std"] >= 0).all()
-  assert csv["RGB paper"].isna().all()  # the paper's table 1 numbers are not known here
+  assert list(csv["row"]) == ["none (100%)", "random (15%)", "adaptive (15%)"]
+  for column in ("RGB", "FSQ-MagViT"):
+    assert (csv[f"{column} n"] == 3).all()
+    assert csv[f"{column} mean"].between(0, 100).all() and (csv[f"{column} std"] >= 0).all()
+    assert csv[f"{column} paper"].isna().all()  # the paper's table 1 numbers are not known here
+  # The two tokenizers (with and without scorer) are trained once and shared by every cell.
+  assert len(list(runs_dir.glob("tokenizer-*"))) == 2 and len(list(runs_dir.glob("precompute-*"))) == 2
 
   meta = json.loads((results / "tables" / "table1.json").read_text())
-  assert meta["profile"] == "smoke" and len(meta["cells"]) == 6 and meta["num_runs"] == 12
+  assert meta["profile"] == "smoke" and len(meta["cells"]) == 18 and meta["num_runs"] == 36
   for cell in meta["cells"]:  # every number points at a finished run directory
     result = json.loads((runs_dir / cell["run"] / "result.json").read_text())
     assert result["top1"] == cell["value"]
@@ -42,7 +45,7 @@ def test_table1_smoke_end_to_end(tmp_path, capsys):
   stamps = {p: p.stat().st_mtime_ns for p in runs_dir.glob("*/result.json")}
   assert cli.main(args) == 0
   second = capsys.readouterr().out
-  assert second.count(" reused") == 12 and " running" not in second
+  assert second.count(" reused") == 36 and " running" not in second
   assert stamps == {p: p.stat().st_mtime_ns for p in runs_dir.glob("*/result.json")}
 
 
