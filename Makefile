@@ -5,9 +5,11 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-TABLES := 1 4b 10 11
+TABLES := 1 4b 5 10 11
+FIGURES := 3
 
-.PHONY: setup test test-all reproduce report $(addprefix reproduce-table-,$(TABLES)) clean-runs
+.PHONY: setup test test-all reproduce report $(addprefix reproduce-table-,$(TABLES)) \
+        $(addprefix reproduce-figure-,$(FIGURES)) clean-runs
 
 setup: $(STAMP)
 
@@ -25,15 +27,20 @@ test: setup
 test-all: setup
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
-reproduce: setup $(addprefix reproduce-table-,$(TABLES))
+reproduce: setup $(addprefix reproduce-table-,$(TABLES)) $(addprefix reproduce-figure-,$(FIGURES))
 	$(BIN)/lvmae report
 
-# One explicit target per table (make skips pattern rules for .PHONY targets).
+# One explicit target per table and figure (make skips pattern rules for .PHONY targets).
 define table_rule
 reproduce-table-$(1): setup
 	$$(BIN)/lvmae reproduce $(1) --profile $$(PROFILE)
 endef
+define figure_rule
+reproduce-figure-$(1): setup
+	$$(BIN)/lvmae reproduce figure$(1) --profile $$(PROFILE)
+endef
 $(foreach t,$(TABLES),$(eval $(call table_rule,$(t))))
+$(foreach f,$(FIGURES),$(eval $(call figure_rule,$(f))))
 
 report: setup
 	$(BIN)/lvmae report

@@ -4,20 +4,21 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from ablations.spec import CardTable, GridTable
+from ablations.spec import CardTable, GridTable, SelectionFigure
+from lvmae.report import id_order
 
 
-def tables() -> dict[str, GridTable | CardTable]:
+def tables() -> dict[str, GridTable | CardTable | SelectionFigure]:
   """Every registered table, by id ("1", "11", ...), found by scanning this package."""
   out = {}
   for info in pkgutil.iter_modules(__path__):
     if info.name.startswith(("table", "figure")):
       table = importlib.import_module(f"{__name__}.{info.name}").TABLE
       out[table.id] = table
-  return dict(sorted(out.items(), key=lambda kv: (len(kv[0]), kv[0])))
+  return dict(sorted(out.items(), key=lambda kv: id_order(kv[0])))
 
 
-def get(table_id: str) -> GridTable | CardTable:
+def get(table_id: str) -> GridTable | CardTable | SelectionFigure:
   table_id = table_id.removeprefix("table")
   registered = tables()
   if table_id not in registered:

@@ -48,6 +48,20 @@ class GridTable:
   metric_label: str = "top-1 (%)"
   scale: float = 100.0                # metric x scale is what the table shows
   claim: str = ""
+  # Optional: several metrics as the table's columns instead of `metric` per column: label ->
+  # (stage path in the cell's config, e.g. "pretrained.tokens.tokenizer" or "" for the cell's own
+  # run; result.json key; scale). A run without the key shows n/a. Needs exactly one column.
+  metrics: dict[str, tuple[str, str, float]] | None = None
+
+  def __post_init__(self):
+    if self.metrics is not None and len(self.columns) != 1:
+      raise ValueError(f"table {self.id}: a table with `metrics` has exactly one column of overrides")
+
+  def measures(self) -> dict[str, tuple[str, str, float]]:
+    """What each displayed column reads: label -> (stage path, result key, scale)."""
+    if self.metrics is not None:
+      return dict(self.metrics)
+    return {column: ("", self.metric, self.scale) for column in self.columns}
 
   def cells(self) -> list[Cell]:
     return [Cell(row, column, seed, self.experiment, tuple(row_sets) + tuple(col_sets) + seed_sets(seed))
@@ -64,3 +78,18 @@ class CardTable:
   experiment: str
   profile: str
   fields: dict[str, str]              # row label -> dotted config path
+
+
+@dataclasses.dataclass(frozen=True)
+class SelectionFigure:
+  """Token selections drawn over the first clips of a precompute stage's data (Figures 3, 4).
+
+  panels: label -> (decoder strategy, budget, top_share); scores come from `experiment`'s cache.
+  """
+  id: str                              # "figure3"
+  title: str
+  experiment: str                      # a precompute experiment with importance scores
+  panels: dict[str, tuple[str, float, float]]
+  num_clips: int = 3
+  frames_shown: int = 8
+  claim: str = ""

@@ -72,12 +72,15 @@ class VideoTokenizer(nnx.Module):
     return self.scorer(video)
 
   def tokenize(self, video: jax.Array) -> dict:
-    """Frozen use (precompute): quantized latents of every token, indices and importance scores."""
+    """Frozen use (precompute): quantized latents of every token, indices and, for the adaptive
+    tokenizer, importance scores and the scorer's features (B, t, h, w, F)."""
     z = self.encoder(video)
     z_q, indices = self.quantizer(z)
     out = {"latents": z_q, "indices": indices}
     if self.scorer is not None:
-      out["scores"] = self.scores(video)
+      features = self.scorer.features(video)
+      out["scores"] = self.scorer.importance(features)
+      out["score_features"] = features
     return out
 
   def __call__(self, video: jax.Array, key: jax.Array) -> dict:

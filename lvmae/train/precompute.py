@@ -4,7 +4,13 @@ For each clip of the MAE's pre-training split it takes the frames the MAE sees (
 the clip's first frame), runs the tokenizer over `window`-frame windows `window_stride` apart and
 concatenates their latents along time (a latent step comes from the first window that covers it).
 The run directory holds `latents.npy` (clips, t, h, w, D) float16, the quantized codes (exact in
-float16), and for an adaptive tokenizer `scores.npy` (clips, t*h*w) float32. The cache is keyed by
+float16), and for an adaptive tokenizer `scores.npy` (clips, t*h*w) float32.
+
+Scores for decoder masking: the scorer's features are concatenated over the windows and a token's
+importance is its feature's distance to the same position one latent step earlier, across window
+boundaries too. The tokenizer's "first step always kept" rule (a top-k of ~half the tokens in its
+training) would spend a 10% decoder budget on one whole time slice, so here the clip's first step
+is scored by its change to the second instead. The cache is keyed by
 the run id, which hashes the tokenizer's config. `TokenCache` reads it alongside the clips.
 """
 from __future__ import annotations
@@ -79,11 +85,8 @@ class Precompute:
     outs = [jax.device_get(encode(video[:, s:s + self.window])) for s in self.window_starts()]
     latents = self.assemble([o["latents"] for o in outs])
     result = {"latents": latents}
-    if "scores" in outs[0]:
-      b = video.shape[0]
-      tw, h, w = outs[0]["latents"].shape[1:4]
-      scores = self.assemble([o["scores"].reshape(b, tw, h, w) for o in outs])
-      result["scores"] = scores.reshape(b, -1)
+    if "score_features" in outs[0]:
+      result["scores"] = selection_scores(self.assemble([o["score_features"] for o in outs]))
     return result
 
   def run(self, run_dir: Path, upstream: dict[str, Path], stop_after: int | None = None) -> dict:
@@ -120,6 +123,16 @@ class Precompute:
     per_clip = (time.perf_counter() - warm[0]) / timed * 1e3 if timed else float("nan")
     return {"clips": n, "grid": [t, h, w], "scores": adaptive, "seconds": seconds, "ms_per_clip": per_clip,
             "frames": self.sampling.num_frames, "windows": len(self.window_starts())}
+
+
+def selection_scores(features: np.ndarray) -> np.ndarray:
+  """(B, t, h, w, F) scorer features of a whole clip -> (B, t*h*w) importance for decoder masking:
+  distance to the previous latent step; the first step gets its distance to the second."""
+  change = np.linalg.norm(np.diff(features.astype(np.float32), axis=1), axis=-1)  # (B, t-1, h, w)
+  if change.shape[1] == 0:
+    return np.ones(features.shape[:1] + (int(np.prod(features.shape[1:4])),), np.float32)
+  scores = np.concatenate([change[:, :1], change], axis=1)
+  return scores.reshape(scores.shape[0], -1).astype(np.float32)
 
 
 def _sampled(video: np.ndarray, sampling: Sampling) -> np.ndarray:

@@ -3,8 +3,9 @@
 Losses: L1 or L2 reconstruction + the quantizer's auxiliary loss (LFQ's entropy penalty) + an
 optional perceptual loss (only from a user-supplied feature-network file) + an optional hinge GAN
 with a 3D discriminator that switches on at `losses.gan_start`. Pixels are scaled to [-1, 1].
-Metrics on `num_eval` clips of the eval split: PSNR, codebook usage and perplexity and, for the
-adaptive tokenizer on SLC, the recall of event tokens among the top `recall_budget` scores.
+Metrics on `num_eval` clips of the eval split: PSNR, codebook usage and perplexity, for the
+adaptive tokenizer on SLC the recall of event tokens among the top `recall_budget` scores, and
+the Frechet distance of clip features (FVD's formula) when `fvd_file` names a feature network.
 """
 from __future__ import annotations
 
@@ -67,11 +68,14 @@ class Tokenizer:
   num_eval: int = 256
   eval_batch_size: int = 16
   recall_budget: float = 0.15
+  fvd_file: str = ""  # .npz feature network for the Frechet distance; empty: not computed
   seed: int = 0
   data_threads: int = 2
 
   def __post_init__(self):
     check_quantizer(self.autoencoder, self.quantizer)
+    if self.fvd_file and not Path(self.fvd_file).is_file():
+      raise ConfigError("fvd_file", self.fvd_file, "no such file")
     ft, fs = self.autoencoder.factors
     check_divisible("sampling.num_frames", self.sampling.num_frames, ft, "the autoencoder's temporal factor")
     check_divisible("data.image_size", self.data.image_size, fs, "the autoencoder's spatial factor")
@@ -214,12 +218,17 @@ class Tokenizer:
     """PSNR, codebook usage/perplexity and (adaptive, SLC) event-token recall at `recall_budget`."""
     encode = nnx.jit(lambda m, v: m.tokenize(to_signed_unit(v)))
     reconstruct = nnx.jit(lambda m, v, k: m(to_signed_unit(v), k)["recon"])
-    psnrs, indices, recalls, count = [], [], [], 0
+    fvd_net = losses_lib.FeatureNetwork.load(self.fvd_file) if self.fvd_file else None
+    psnrs, indices, recalls, features, count = [], [], [], {"real": [], "recon": []}, 0
     for video, info in self.eval_clips():
       tokens = jax.device_get(encode(model, video))
       recon = np.asarray(reconstruct(model, video, jax.random.key(count)))
       target = video.astype(np.float32) / 255.0
-      psnrs.append(metrics.psnr(np.clip((recon + 1) / 2, 0, 1), target) * len(video))
+      recon01 = np.clip((recon + 1) / 2, 0, 1)
+      psnrs.append(metrics.psnr(recon01, target) * len(video))
+      if fvd_net is not None:
+        for name, clips in (("real", target), ("recon", recon01)):
+          features[name].append(_clip_features(fvd_net, clips))
       indices.append(tokens["indices"].reshape(-1))
       if "scores" in tokens and info is not None:
         events = np.stack([metrics.event_tokens(i, self.grid) for i in info])
@@ -230,11 +239,20 @@ class Tokenizer:
               "codebook_size": self.quantizer.codebook_size,
               "codebook_usage": metrics.codebook_usage(indices, self.quantizer.codebook_size),
               "codebook_perplexity": metrics.codebook_perplexity(indices, self.quantizer.codebook_size)}
+    if fvd_net is not None:
+      real, fake = (losses_lib.feature_statistics(np.concatenate(features[k])) for k in ("real", "recon"))
+      result["fvd"] = losses_lib.frechet_distance(*real, *fake)
     if recalls:
       weights = np.array([w for _, w in recalls], np.float64)
       result["event_recall"] = float(np.sum([r * w for r, w in recalls]) / max(weights.sum(), 1))
       result["recall_budget"] = self.recall_budget
     return result
+
+
+def _clip_features(net: losses_lib.FeatureNetwork, clips: np.ndarray) -> np.ndarray:
+  """(B, T, H, W, 3) in [0, 1] -> (B, C): the network's last feature map averaged over frames and space."""
+  last = np.asarray(net.features(clips)[-1])
+  return last.reshape(clips.shape[0], -1, last.shape[-1]).mean(axis=1)
 
 
 def load_tokenizer(stage: Tokenizer, run_dir: Path) -> VideoTokenizer:

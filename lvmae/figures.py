@@ -1,0 +1,69 @@
+"""Figures of token selections over clips (Figures 3 and 4): frames above, kept tokens below.
+
+Rendering only: callers pass the frames, one boolean keep mask per panel on the token grid and,
+for SLC, the event pixel mask, which is outlined so a reader sees whether selection follows events.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from lvmae.atomic import write_atomic  # noqa: E402
+
+
+def token_mask_to_pixels(keep: np.ndarray, frames_shape: tuple[int, int, int]) -> np.ndarray:
+  """(t, h, w) bool token mask -> (T, H, W) bool pixel mask (each token covers its tubelet)."""
+  t, h, w = keep.shape
+  big_t, big_h, big_w = frames_shape
+  return np.repeat(np.repeat(np.repeat(keep, big_t // t, 0), big_h // h, 1), big_w // w, 2)
+
+
+def shown_frames(num_frames: int, count: int) -> np.ndarray:
+  return np.unique(np.linspace(0, num_frames - 1, min(count, num_frames)).round().astype(int))
+
+
+def selection_figure(path: Path, frames: np.ndarray, panels: dict[str, np.ndarray], *,
+                     events: np.ndarray | None = None, title: str = "", frames_shown: int = 8) -> Path:
+  """Writes a PNG: for each clip, its frames, then one row per panel (kept tokens in colour, the
+  rest dimmed; SLC event pixels outlined in yellow).
+
+  frames (C, T, H, W, 3) uint8; panels: name -> (C, t, h, w) bool keep masks; events (C, T, H, W).
+  """
+  clips, num_frames = frames.shape[:2]
+  cols = shown_frames(num_frames, frames_shown)
+  rows = clips * (1 + len(panels))
+  fig, axes = plt.subplots(rows, len(cols), figsize=(1.2 * len(cols), 1.25 * rows), squeeze=False)
+  for c in range(clips):
+    base = c * (1 + len(panels))
+    layers = [("clip %d" % c, frames[c])]
+    for name, keep in panels.items():
+      pixels = token_mask_to_pixels(keep[c], frames.shape[1:4])
+      layers.append((name, np.where(pixels[..., None], frames[c], (frames[c] * 0.2).astype(np.uint8))))
+    for r, (label, video) in enumerate(layers):
+      for j, f in enumerate(cols):
+        ax = axes[base + r, j]
+        ax.imshow(video[f], interpolation="nearest")
+        if events is not None and events[c, f].any():
+          ax.contour(events[c, f], levels=[0.5], colors="yellow", linewidths=0.8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if j == 0:
+          ax.set_ylabel(label, fontsize=7)
+        if base + r == 0:
+          ax.set_title(f"frame {f}", fontsize=7)
+  if title:
+    fig.suptitle(title, fontsize=9)
+  fig.tight_layout()
+  path = Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_suffix(".partial.png")
+  fig.savefig(tmp, dpi=110)
+  plt.close(fig)
+  write_atomic(path, tmp.read_bytes())
+  tmp.unlink()
+  return path
