@@ -157,12 +157,15 @@ def _stage_config(cfg, path: str):
 
 def _collect_grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids) -> None:
   from lvmae import report, runs
-  records, measures = [], table.measures()
+  records, measures, seen = [], table.measures(), set()
   for cell, cfg in cfgs:
     for label, (path, key, scale) in measures.items():
       if table.metrics is None and label != cell.column:
         continue
       run_dir = runs_dir / runs.run_id(_stage_config(cfg, path))
+      if (cell.row, label, run_dir.name) in seen:  # an upstream run shared by the seeds counts once
+        continue
+      seen.add((cell.row, label, run_dir.name))
       value = runs.read_result(run_dir).get(key)
       records.append({"row": cell.row, "column": label, "seed": cell.seed,
                       "value": float("nan") if value is None else value * scale, "run": run_dir.name})
