@@ -74,11 +74,14 @@ def cmd_show(args) -> None:
 
 
 def _select_stage(cfg, stage: str | None):
+  """The upstream stage at a dotted path (`pretrained`, `pretrained.tokens.tokenizer`)."""
   if stage is None:
     return cfg
-  sub = getattr(cfg, stage, None)
-  if sub is None:
-    raise ValueError(f"--stage {stage}: this experiment has no such upstream stage")
+  sub = cfg
+  for name in stage.split("."):
+    sub = getattr(sub, name, None)
+    if sub is None:
+      raise ValueError(f"--stage {stage}: this experiment has no such upstream stage")
   return sub
 
 
@@ -95,15 +98,22 @@ def cmd_run(args) -> None:
     print(f"stopped (resumable): {run_dir}")
 
 
+def _stage_chain(cfg, path: str | None = None) -> list:
+  """(stage path, config) of a config and all its upstream stages, upstream first."""
+  from lvmae import runs
+  chain = []
+  for name, sub in runs.upstream_configs(cfg).items():
+    chain += _stage_chain(sub, f"{path}.{name}" if path else name)
+  return chain + [(path, cfg)]
+
+
 def _unique_runs(cfgs) -> list:
-  """(run id, stage path, config) of every stage, upstream first, each run once."""
+  """(run id, cell, stage path, config) of every stage, upstream first, each run once: a
+  scheduler that runs the printed commands in order never runs a shared stage twice."""
   from lvmae import runs
   seen, out = set(), []
   for cell, cfg in cfgs:
-    chain = [(None, cfg)]
-    for name, sub in runs.upstream_configs(cfg).items():
-      chain.insert(0, (name, sub))
-    for stage, stage_cfg in chain:
+    for stage, stage_cfg in _stage_chain(cfg):
       rid = runs.run_id(stage_cfg)
       if rid not in seen:
         seen.add(rid)
