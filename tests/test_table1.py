@@ -15,7 +15,7 @@ def test_table1_smoke_end_to_end(tmp_path, capsys):
   args = ["reproduce", "1", "--profile", "smoke", "--runs-dir", str(runs_dir), "--results-dir", str(results)]
   assert cli.main(args) == 0
   first = capsys.readouterr().out
-  assert first.count(" running") == 36 and "reused" not in first
+  assert first.count(" running") == 40 and "reused" not in first  # 36 cells + 2 tokenizers + 2 caches
 
   csv = pd.read_csv(results / "tables" / "table1.csv")
   assert list(csv["row"]) == ["none (100%)", "random (15%)", "adaptive (15%)"]
@@ -27,7 +27,7 @@ def test_table1_smoke_end_to_end(tmp_path, capsys):
   assert len(list(runs_dir.glob("tokenizer-*"))) == 2 and len(list(runs_dir.glob("precompute-*"))) == 2
 
   meta = json.loads((results / "tables" / "table1.json").read_text())
-  assert meta["profile"] == "smoke" and len(meta["cells"]) == 18 and meta["num_runs"] == 36
+  assert meta["profile"] == "smoke" and len(meta["cells"]) == 18 and meta["num_runs"] == 40
   for cell in meta["cells"]:  # every number points at a finished run directory
     result = json.loads((runs_dir / cell["run"] / "result.json").read_text())
     assert result["top1"] * 100 == pytest.approx(cell["value"])  # the table shows top-1 in %
@@ -46,7 +46,7 @@ def test_table1_smoke_end_to_end(tmp_path, capsys):
   stamps = {p: p.stat().st_mtime_ns for p in runs_dir.glob("*/result.json")}
   assert cli.main(args) == 0
   second = capsys.readouterr().out
-  assert second.count(" reused") == 36 and " running" not in second
+  assert second.count(" reused") == 40 and " running" not in second
   assert stamps == {p: p.stat().st_mtime_ns for p in runs_dir.glob("*/result.json")}
 
 
