@@ -124,17 +124,17 @@ def _unique_runs(cfgs) -> list:
 def cmd_reproduce(args) -> None:
   import ablations
   from ablations.spec import CardTable, SelectionFigure
-  from lvmae import report, runs
+  from lvmae import collect, report, runs
   table = ablations.get(args.table)
   results = args.results_dir
   if isinstance(table, CardTable):
-    _write_card(table, results)
+    collect.card(table, results)
   elif isinstance(table, SelectionFigure):
     if args.print_commands:
       print(f"lvmae run {table.experiment} --profile {args.profile} --runs-dir {args.runs_dir}")
       return
     _enable_compilation_cache(args.runs_dir)
-    _write_selection_figure(table, args.profile, args.runs_dir, results)
+    collect.selection_figure(table, args.profile, args.runs_dir, results)
   else:
     cells = table.cells()
     cfgs = [(cell, cell.config(args.profile)) for cell in cells]
@@ -152,96 +152,11 @@ def cmd_reproduce(args) -> None:
       print(f"[table {table.id}: run {i}/{len(todo)}] {rid} ({cell.row} | {cell.column} | seed {cell.seed}) {state}",
             flush=True)
       runs.execute(cfg, args.runs_dir)
-    _collect_grid(table, args.profile, cfgs, args.runs_dir, results, args.paper_dir, [rid for rid, *_ in todo])
+    collect.grid(table, args.profile, cfgs, args.runs_dir, results, args.paper_dir, [rid for rid, *_ in todo])
     print(f"table {table.id}: {len(todo)} runs, {time.perf_counter() - start:.0f} s this call")
   path = report.write_report(results / "tables", results / "REPORT.md")
   folder = results / ("figures" if table.id.startswith("figure") else "tables")
   print(f"wrote {report.table_path(folder, table.id, '.md')} and {path}")
-
-
-def _stage_config(cfg, path: str):
-  for name in filter(None, path.split(".")):
-    cfg = getattr(cfg, name)
-  return cfg
-
-
-def _collect_grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids) -> None:
-  from lvmae import report, runs
-  records, measures, seen = [], table.measures(), set()
-  for cell, cfg in cfgs:
-    for label, (path, key, scale) in measures.items():
-      if table.metrics is None and label != cell.column:
-        continue
-      run_dir = runs_dir / runs.run_id(_stage_config(cfg, path))
-      if (cell.row, label, run_dir.name) in seen:  # an upstream run shared by the seeds counts once
-        continue
-      seen.add((cell.row, label, run_dir.name))
-      value = runs.read_result(run_dir).get(key)
-      records.append({"row": cell.row, "column": label, "seed": cell.seed,
-                      "value": float("nan") if value is None else value * scale, "run": run_dir.name})
-  paper = report.read_paper(paper_dir / f"table{table.id}.csv")
-  df = report.grid_table(records, list(table.rows), list(measures), paper)
-  body = report.grid_markdown(df, list(measures), "row", table.metric_label)
-  compute = sum(json.loads((runs_dir / rid / "provenance.json").read_text())["wall_seconds"] for rid in run_ids)
-  meta = {"profile": profile, "git_sha": runs.git_sha(), "compute_seconds": compute, "num_runs": len(run_ids),
-          "claim": table.claim, "cells": records}
-  report.write_table(results / "tables", table.id, table.title, body, df, meta)
-
-
-def _write_card(table, results) -> None:
-  import experiments
-  from lvmae import report, runs
-  cfg = experiments.get(table.experiment, table.profile)
-  runs.build(cfg)
-  values = dict(runs.flatten(cfg))
-  lines = ["| setting | value |", "|---|---|"]
-  for label, paths in table.fields.items():
-    shown = [str(values[p]) if values[p] not in ("", None) else "(not set)" for p in paths.split()]
-    lines.append(f"| {label} | {' / '.join(shown)} |")
-  body = "\n".join(lines) + f"\n\nGenerated from `lvmae show {table.experiment} --profile {table.profile}`.\n"
-  report.write_table(results / "tables", table.id, table.title, body, None,
-                     {"profile": table.profile, "git_sha": runs.git_sha(), "compute_seconds": None})
-
-
-def _write_selection_figure(figure, profile, runs_dir, results) -> None:
-  import jax
-  import numpy as np
-
-  import experiments
-  from lvmae import figures, report, runs
-  from lvmae.data.pipeline import frame_indices
-  from lvmae.masking import decoder
-  from lvmae.tokenizer import metrics
-  cfg = experiments.get(figure.experiment, profile)
-  stage = runs.build(cfg)
-  start = time.perf_counter()
-  run_dir = runs.execute(cfg, runs_dir)
-  source = stage.data.source("train")
-  elements = [source[i] for i in range(figure.num_clips)]
-  idx = frame_indices(elements[0]["video"].shape[0], stage.sampling.num_frames, stage.sampling.stride, 0)
-  frames = np.stack([e["video"][idx] for e in elements])
-  events = np.stack([e["info"][idx] for e in elements]) if "info" in elements[0] else None
-  scores = np.load(run_dir / "scores.npy", mmap_mode="r")[:figure.num_clips]
-  grid, n = stage.grid, int(np.prod(stage.grid))
-  panels, recalls = {}, {}
-  for label, (strategy, budget, top_share) in figure.panels.items():
-    keep = np.zeros((figure.num_clips, n), bool)
-    for c in range(figure.num_clips):
-      chosen = decoder.select(strategy, jax.random.key(c), n, budget, scores=np.asarray(scores[c]), top_share=top_share)
-      keep[c, np.asarray(chosen)] = True
-    panels[label] = keep.reshape(figure.num_clips, *grid)
-    if events is not None:
-      recalls[label] = metrics.selection_recall(keep, np.stack([metrics.event_tokens(e, grid) for e in events]))
-  png = figures.selection_figure(results / "figures" / f"{figure.id}.png", frames, panels, events=events,
-                                 title=figure.title, frames_shown=figure.frames_shown)
-  lines = [f"![{figure.title}]({png.name})", "",
-           f"{figure.num_clips} clips of `{figure.experiment}` (run `{run_dir.name}`); SLC event cells outlined in yellow."]
-  if recalls:
-    lines += ["", "| panel | event-token recall |", "|---|---|"]
-    lines += [f"| {label} | {100 * value:.1f}% |" for label, value in recalls.items()]
-  report.write_table(results / "figures", figure.id, figure.title, "\n".join(lines) + "\n", None,
-                     {"profile": profile, "git_sha": runs.git_sha(), "compute_seconds": time.perf_counter() - start,
-                      "num_runs": 1, "claim": figure.claim, "run": run_dir.name, "recall": recalls})
 
 
 def cmd_report(args) -> None:

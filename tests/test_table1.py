@@ -64,3 +64,28 @@ def test_makefile_has_a_target_per_registered_table():
   listed = re.search(r"^TABLES := (.*)$", makefile, re.M).group(1).split()
   figures = re.search(r"^FIGURES := (.*)$", makefile, re.M).group(1).split()
   assert listed + [f"figure{f}" for f in figures] == list(ablations.tables())
+
+
+def test_figure3_draws_the_selection_and_links_it_from_the_report(tmp_path, capsys):
+  results = tmp_path / "results"
+  args = ["reproduce", "figure3", "--profile", "smoke", "--runs-dir", str(tmp_path / "runs"),
+          "--results-dir", str(results)]
+  assert cli.main(args) == 0
+  png = results / "figures" / "figure3.png"
+  assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  page = (results / "figures" / "figure3.md").read_text()
+  assert "](figure3.png)" in page and "| adaptive 15% |" in page
+  recall = json.loads((results / "figures" / "figure3.json").read_text())["recall"]
+  assert set(recall) == {"adaptive 15%", "top 15% by score"} and all(0 <= v <= 1 for v in recall.values())
+  report = (results / "REPORT.md").read_text()
+  assert "## Figure 3:" in report and "](figures/figure3.png)" in report
+
+
+def test_missing_metrics_show_as_not_available():
+  from lvmae import report
+  records = [{"row": "a", "column": "FVD", "seed": 0, "value": float("nan")},
+             {"row": "a", "column": "PSNR", "seed": 0, "value": 20.0},
+             {"row": "a", "column": "PSNR", "seed": 1, "value": 22.0}]
+  df = report.grid_table(records, ["a"], ["FVD", "PSNR"], None)
+  md = report.grid_markdown(df, ["FVD", "PSNR"], "row", "metric")
+  assert "| a | n/a | n/a | 21.0 ± 1.4 | n/a |" in md

@@ -1,0 +1,96 @@
+"""Collectors: turn finished runs into tables (grids, metric columns), model cards and figures.
+
+Each collector reads result.json files of run directories, never recomputes anything, and writes
+through `lvmae.report` (tables, cards) or `lvmae.figures` (images).
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import jax
+import numpy as np
+
+import experiments
+from lvmae import figures, report, runs
+from lvmae.data.pipeline import frame_indices
+from lvmae.masking import decoder
+from lvmae.tokenizer import metrics
+
+
+def stage_config(cfg, path: str):
+  """The config of the stage at a dotted upstream path ("" is the config itself)."""
+  for name in filter(None, path.split(".")):
+    cfg = getattr(cfg, name)
+  return cfg
+
+
+def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids) -> None:
+  """A GridTable's cells (mean ± std over seeds) beside the paper's numbers."""
+  records, measures, seen = [], table.measures(), set()
+  for cell, cfg in cfgs:
+    for label, (path, key, scale) in measures.items():
+      if table.metrics is None and label != cell.column:
+        continue
+      run_dir = runs_dir / runs.run_id(stage_config(cfg, path))
+      if (cell.row, label, run_dir.name) in seen:  # an upstream run shared by the seeds counts once
+        continue
+      seen.add((cell.row, label, run_dir.name))
+      value = runs.read_result(run_dir).get(key)
+      records.append({"row": cell.row, "column": label, "seed": cell.seed,
+                      "value": float("nan") if value is None else value * scale, "run": run_dir.name})
+  paper = report.read_paper(paper_dir / f"table{table.id}.csv")
+  df = report.grid_table(records, list(table.rows), list(measures), paper)
+  body = report.grid_markdown(df, list(measures), "row", table.metric_label)
+  compute = sum(json.loads((runs_dir / rid / "provenance.json").read_text())["wall_seconds"] for rid in run_ids)
+  meta = {"profile": profile, "git_sha": runs.git_sha(), "compute_seconds": compute, "num_runs": len(run_ids),
+          "claim": table.claim, "cells": records}
+  report.write_table(results / "tables", table.id, table.title, body, df, meta)
+
+
+def card(table, results) -> None:
+  """A CardTable: selected fields of one experiment's config; nothing runs."""
+  cfg = experiments.get(table.experiment, table.profile)
+  runs.build(cfg)
+  values = dict(runs.flatten(cfg))
+  lines = ["| setting | value |", "|---|---|"]
+  for label, paths in table.fields.items():
+    shown = [str(values[p]) if values[p] not in ("", None) else "(not set)" for p in paths.split()]
+    lines.append(f"| {label} | {' / '.join(shown)} |")
+  body = "\n".join(lines) + f"\n\nGenerated from `lvmae show {table.experiment} --profile {table.profile}`.\n"
+  report.write_table(results / "tables", table.id, table.title, body, None,
+                     {"profile": table.profile, "git_sha": runs.git_sha(), "compute_seconds": None})
+
+
+def selection_figure(figure, profile, runs_dir, results) -> None:
+  """A SelectionFigure: runs its precompute stage if needed, then draws the selections."""
+  cfg = experiments.get(figure.experiment, profile)
+  stage = runs.build(cfg)
+  start = time.perf_counter()
+  run_dir = runs.execute(cfg, runs_dir)
+  source = stage.data.source("train")
+  elements = [source[i] for i in range(figure.num_clips)]
+  idx = frame_indices(elements[0]["video"].shape[0], stage.sampling.num_frames, stage.sampling.stride, 0)
+  frames = np.stack([e["video"][idx] for e in elements])
+  events = np.stack([e["info"][idx] for e in elements]) if "info" in elements[0] else None
+  scores = np.load(run_dir / "scores.npy", mmap_mode="r")[:figure.num_clips]
+  token_grid, n = stage.grid, int(np.prod(stage.grid))
+  panels, recalls = {}, {}
+  for label, (strategy, budget, top_share) in figure.panels.items():
+    keep = np.zeros((figure.num_clips, n), bool)
+    for c in range(figure.num_clips):
+      chosen = decoder.select(strategy, jax.random.key(c), n, budget, scores=np.asarray(scores[c]), top_share=top_share)
+      keep[c, np.asarray(chosen)] = True
+    panels[label] = keep.reshape(figure.num_clips, *token_grid)
+    if events is not None:
+      recalls[label] = metrics.selection_recall(keep, np.stack([metrics.event_tokens(e, token_grid) for e in events]))
+  png = figures.selection_figure(results / "figures" / f"{figure.id}.png", frames, panels, events=events,
+                                 title=figure.title, frames_shown=figure.frames_shown)
+  lines = [f"![{figure.title}]({png.name})", "",
+           f"{figure.num_clips} clips of `{figure.experiment}` (run `{run_dir.name}`); SLC event cells outlined in yellow."]
+  if recalls:
+    lines += ["", "| panel | event-token recall |", "|---|---|"]
+    lines += [f"| {label} | {100 * value:.1f}% |" for label, value in recalls.items()]
+  report.write_table(results / "figures", figure.id, figure.title, "\n".join(lines) + "\n", None,
+                     {"profile": profile, "git_sha": runs.git_sha(), "compute_seconds": time.perf_counter() - start,
+                      "num_runs": 1, "claim": figure.claim, "run": run_dir.name, "recall": recalls})
