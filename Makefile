@@ -9,7 +9,7 @@ TABLES := 1 4b 5 10 11
 FIGURES := 3
 
 .PHONY: setup test test-all reproduce report $(addprefix reproduce-table-,$(TABLES)) \
-        $(addprefix reproduce-figure-,$(FIGURES)) clean-runs
+        $(addprefix reproduce-figure-,$(FIGURES)) bench clean-runs
 
 setup: $(STAMP)
 
@@ -44,6 +44,10 @@ $(foreach f,$(FIGURES),$(eval $(call figure_rule,$(f))))
 
 report: setup
 	$(BIN)/lvmae report
+
+# Benchmarks after warm-up (PROFILE=cpu by default here); writes results/bench.json.
+bench: setup
+	$(BIN)/lvmae bench --profile $(if $(filter command line,$(origin PROFILE)),$(PROFILE),cpu)
 
 clean-runs:
 	rm -rf results/runs

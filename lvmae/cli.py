@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
   rep.add_argument("--paper-dir", type=Path, default=RESULTS / "paper",
                    help="the paper's reported numbers, one CSV per table")
 
+  bench = sub.add_parser("bench", help="benchmarks after warm-up; writes results/bench.json")
+  bench.add_argument("--profile", default="cpu")
+  bench.add_argument("--frames", type=int, nargs="+", default=[32, 128],
+                     help="clip lengths for the precompute benchmark (default: 32 128)")
+  bench.add_argument("--out", type=Path, default=RESULTS / "bench.json")
+
   report = sub.add_parser("report", help="rebuild results/REPORT.md from the collected tables")
   report.add_argument("--results-dir", type=Path, default=RESULTS)
   return p
@@ -159,6 +165,24 @@ def cmd_reproduce(args) -> None:
   print(f"wrote {report.table_path(folder, table.id, '.md')} and {path}")
 
 
+def cmd_bench(args) -> None:
+  import jax
+
+  import experiments
+  from lvmae import bench, runs
+  stage = runs.build(experiments.get("tokens_adaptive_fsq_magvit", args.profile))
+  per_clip = {}
+  for frames in args.frames:
+    per_clip[str(frames)] = bench.precompute_ms_per_clip(stage, frames)
+    print(f"precompute ({args.profile}): {frames} frames: {per_clip[str(frames)]:.1f} ms per clip", flush=True)
+  shortest, longest = min(args.frames), max(args.frames)
+  values = {"profile": args.profile, "ms_per_clip": per_clip, "backend": jax.default_backend(),
+            "time_ratio_longest_to_shortest": per_clip[str(longest)] / per_clip[str(shortest)],
+            "frame_ratio_longest_to_shortest": longest / shortest}
+  bench.update_bench(args.out, "precompute", values)
+  print(f"wrote {args.out}")
+
+
 def cmd_report(args) -> None:
   from lvmae import report
   print(f"wrote {report.write_report(args.results_dir / 'tables', args.results_dir / 'REPORT.md')}")
@@ -169,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
   from lvmae.validation import ConfigError
   try:
     {"list": cmd_list, "show": cmd_show, "run": cmd_run, "reproduce": cmd_reproduce,
-     "report": cmd_report}[args.command](args)
+     "bench": cmd_bench, "report": cmd_report}[args.command](args)
   except (ConfigError, ValueError, NotImplementedError, FileNotFoundError) as e:
     print(f"lvmae: error: {e}", file=sys.stderr)
     return 2

@@ -118,3 +118,15 @@ def test_adaptive_chain_runs_end_to_end_and_shares_one_precompute(tmp_path):
   assert latents.shape[:4] == (64, 16, 4, 4) and scores.shape == (64, 256)
   assert np.isfinite(latents).all() and np.isfinite(scores).all() and 0 <= result["top1"] <= 1
   assert sorted(p.name.split("-")[0] for p in tmp_path.iterdir()) == ["finetune", "precompute", "pretrain", "tokenizer"]
+
+
+def test_bench_writes_precompute_cost_per_clip(tmp_path):
+  from lvmae import cli
+  out = tmp_path / "bench.json"
+  (tmp_path / "bench.json").write_text('{"other": {"kept": 1}}')
+  assert cli.main(["bench", "--profile", "smoke", "--frames", "16", "32", "--out", str(out)]) == 0
+  data = json.loads(out.read_text())
+  assert data["other"] == {"kept": 1}  # other sections survive
+  section = data["precompute"]
+  assert set(section["ms_per_clip"]) == {"16", "32"} and all(v > 0 for v in section["ms_per_clip"].values())
+  assert section["frame_ratio_longest_to_shortest"] == 2
