@@ -129,18 +129,20 @@ def _unique_runs(cfgs) -> list:
 
 def cmd_reproduce(args) -> None:
   import ablations
+  import experiments
   from ablations.spec import CardTable, SelectionFigure
   from lvmae import collect, report, runs
   table = ablations.get(args.table)
   results = args.results_dir
   if isinstance(table, CardTable):
-    collect.card(table, results)
+    collect.card(table, experiments.get(table.experiment, table.profile), results)
   elif isinstance(table, SelectionFigure):
     if args.print_commands:
       print(f"lvmae run {table.experiment} --profile {args.profile} --runs-dir {args.runs_dir}")
       return
     _enable_compilation_cache(args.runs_dir)
-    collect.selection_figure(table, args.profile, args.runs_dir, results)
+    collect.selection_figure(table, experiments.get(table.experiment, args.profile), args.profile,
+                             args.runs_dir, results)
   else:
     cells = table.cells()
     cfgs = [(cell, cell.config(args.profile)) for cell in cells]

@@ -1,7 +1,8 @@
 """Collectors: turn finished runs into tables (grids, metric columns), model cards and figures.
 
-Each collector reads result.json files of run directories, never recomputes anything, and writes
-through `lvmae.report` (tables, cards) or `lvmae.figures` (images).
+Collectors take configs already built by the caller (the CLI resolves experiment names), read
+the result.json files of run directories, never recompute a finished run, and write through
+`lvmae.report` (tables, cards) or `lvmae.figures` (images).
 """
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ import time
 import jax
 import numpy as np
 
-import experiments
 from lvmae import figures, report, runs
-from lvmae.data.pipeline import frame_indices
+from lvmae.data.pipeline import first_view
 from lvmae.masking import decoder
 from lvmae.tokenizer import metrics
 
@@ -48,9 +48,8 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids) -> None:
   report.write_table(results / "tables", table.id, table.title, body, df, meta)
 
 
-def card(table, results) -> None:
-  """A CardTable: selected fields of one experiment's config; nothing runs."""
-  cfg = experiments.get(table.experiment, table.profile)
+def card(table, cfg, results) -> None:
+  """A CardTable: selected fields of `cfg` (the table's experiment at its profile); nothing runs."""
   runs.build(cfg)
   values = dict(runs.flatten(cfg))
   lines = ["| setting | value |", "|---|---|"]
@@ -62,17 +61,15 @@ def card(table, results) -> None:
                      {"profile": table.profile, "git_sha": runs.git_sha(), "compute_seconds": None})
 
 
-def selection_figure(figure, profile, runs_dir, results) -> None:
-  """A SelectionFigure: runs its precompute stage if needed, then draws the selections."""
-  cfg = experiments.get(figure.experiment, profile)
+def selection_figure(figure, cfg, profile, runs_dir, results) -> None:
+  """A SelectionFigure: runs its precompute stage `cfg` if not finished, then draws the selections."""
   stage = runs.build(cfg)
   start = time.perf_counter()
   run_dir = runs.execute(cfg, runs_dir)
   source = stage.data.source("train")
   elements = [source[i] for i in range(figure.num_clips)]
-  idx = frame_indices(elements[0]["video"].shape[0], stage.sampling.num_frames, stage.sampling.stride, 0)
-  frames = np.stack([e["video"][idx] for e in elements])
-  events = np.stack([e["info"][idx] for e in elements]) if "info" in elements[0] else None
+  frames = np.stack([first_view(e["video"], stage.sampling) for e in elements])
+  events = np.stack([first_view(e["info"], stage.sampling) for e in elements]) if "info" in elements[0] else None
   scores = np.load(run_dir / "scores.npy", mmap_mode="r")[:figure.num_clips]
   token_grid, n = stage.grid, int(np.prod(stage.grid))
   panels, recalls = {}, {}

@@ -33,8 +33,9 @@ def _fmt(mean: float, std: float, n: int) -> str:
 
 
 def grid_table(records: Sequence[dict], rows: Sequence[str], columns: Sequence[str],
-               paper: pd.DataFrame | None, scale: float = 1.0) -> pd.DataFrame:
-  """records: {row, column, seed, value}. Returns one line per row: ours (mean, std, n) and paper.
+               paper: pd.DataFrame | None) -> pd.DataFrame:
+  """records: {row, column, seed, value} (values as shown, already scaled). Returns one line per
+  row: ours (mean, std, n) and paper.
 
   A NaN value (a metric the run does not have) makes its cell's mean NaN, shown as n/a.
   """
@@ -43,7 +44,7 @@ def grid_table(records: Sequence[dict], rows: Sequence[str], columns: Sequence[s
   for row in rows:
     line = {"row": row}
     for column in columns:
-      values = df[(df.row == row) & (df.column == column)].value.astype(float).to_numpy() * scale
+      values = df[(df.row == row) & (df.column == column)].value.astype(float).to_numpy()
       line[f"{column} mean"] = float(values.mean()) if len(values) else float("nan")
       line[f"{column} std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
       line[f"{column} n"] = int(len(values))

@@ -87,6 +87,12 @@ def frame_indices(clip_frames: int, num_frames: int, stride: int, start: int) ->
   return idx
 
 
+def first_view(frames: np.ndarray, sampling: Sampling) -> np.ndarray:
+  """The frames (or per-frame side outputs) a model sees of a clip sampled from its first frame:
+  the view that per-clip caches (token targets, importance scores) are computed for."""
+  return frames[frame_indices(frames.shape[0], sampling.num_frames, sampling.stride, 0)]
+
+
 def eval_starts(clip_frames: int, sampling: Sampling) -> np.ndarray:
   """Start frames of the evaluation clips: centred for one clip, evenly spread for several."""
   last = clip_frames - sampling.span()

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lvmae.validation import ConfigError
+from lvmae.validation import ConfigError, check_divisible
 
 PARAM_DTYPE = jnp.float32
 MAX_GROUPS = 32
@@ -216,6 +216,14 @@ class MagvitSpec:
     temporal = sum(bool(f) for f in self.temporal_downsample)
     spatial = sum(bool(f) for f in self.spatial_downsample)
     return 2 ** temporal, 2 ** spatial
+
+  def clip_grid(self, num_frames: int, image_size: int) -> tuple[int, int, int]:
+    """The latent grid (t, h, w) of (num_frames, image_size, image_size) clips; a ConfigError
+    naming sampling.num_frames or data.image_size when it is not a whole number of latent cells."""
+    ft, fs = self.factors
+    check_divisible("sampling.num_frames", num_frames, ft, "the autoencoder's temporal factor")
+    check_divisible("data.image_size", image_size, fs, "the autoencoder's spatial factor")
+    return num_frames // ft, image_size // fs, image_size // fs
 
 
 def check_latent_grid(spec: MagvitSpec, clip_shape_thw: Sequence[int],

@@ -25,7 +25,7 @@ import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
-from lvmae.data.pipeline import ExternalVideoData, SLCData, Sampling, frame_indices
+from lvmae.data.pipeline import ExternalVideoData, SLCData, Sampling, first_view
 from lvmae.train.tokenizer import Tokenizer, load_tokenizer, to_signed_unit
 from lvmae.validation import ConfigError, check_divisible, check_positive
 
@@ -44,12 +44,11 @@ class Precompute:
   data_threads: int = 2
 
   def __post_init__(self):
-    ft, fs = self.tokenizer.autoencoder.factors
+    ft = self.tokenizer.autoencoder.factors[0]
     check_positive("batch_size", self.batch_size)
     check_divisible("window", self.window, ft, "the tokenizer's temporal factor")
     check_divisible("window_stride", self.window_stride, ft, "the tokenizer's temporal factor")
-    check_divisible("sampling.num_frames", self.sampling.num_frames, ft, "the tokenizer's temporal factor")
-    check_divisible("data.image_size", self.data.image_size, fs, "the tokenizer's spatial factor")
+    self.tokenizer.autoencoder.clip_grid(self.sampling.num_frames, self.data.image_size)  # validates
     if not 0 < self.window_stride <= self.window <= self.sampling.num_frames:
       raise ConfigError("window_stride", self.window_stride,
                         f"need 0 < window_stride <= window={self.window} <= num_frames={self.sampling.num_frames}")
@@ -58,9 +57,7 @@ class Precompute:
 
   @property
   def grid(self) -> tuple[int, int, int]:
-    ft, fs = self.tokenizer.autoencoder.factors
-    size = self.data.image_size
-    return self.sampling.num_frames // ft, size // fs, size // fs
+    return self.tokenizer.autoencoder.clip_grid(self.sampling.num_frames, self.data.image_size)
 
   def window_starts(self) -> list[int]:
     """First frames of the windows; the last window ends at the last frame."""
@@ -70,11 +67,11 @@ class Precompute:
 
   def assemble(self, windows: list[np.ndarray]) -> np.ndarray:
     """Per-window (B, tw, ...) outputs -> (B, t, ...): latent step j from the first window covering it."""
-    ft = self.tokenizer.autoencoder.factors[0]
+    ft, starts = self.tokenizer.autoencoder.factors[0], self.window_starts()
     steps = []
     for j in range(self.sampling.num_frames // ft):
-      w = next(i for i, s in enumerate(self.window_starts()) if s <= j * ft < s + self.window)
-      steps.append(windows[w][:, j - self.window_starts()[w] // ft])
+      w = next(i for i, s in enumerate(starts) if s <= j * ft < s + self.window)
+      steps.append(windows[w][:, j - starts[w] // ft])
     return np.stack(steps, axis=1)
 
   def tokenize_clips(self, encode, video: np.ndarray) -> dict[str, np.ndarray]:
@@ -104,7 +101,7 @@ class Precompute:
     start, warm = time.perf_counter(), None
     for begin in tqdm(range(0, n, self.batch_size), desc=f"precompute {run_dir.name}", unit="batch"):
       indices = range(begin, min(n, begin + self.batch_size))
-      video = np.stack([_sampled(source[i]["video"], self.sampling) for i in indices])
+      video = np.stack([first_view(source[i]["video"], self.sampling) for i in indices])
       out = self.tokenize_clips(encode, video)
       latents[begin:begin + len(video)] = out["latents"]
       if adaptive:
@@ -133,10 +130,6 @@ def selection_scores(features: np.ndarray) -> np.ndarray:
     return np.ones(features.shape[:1] + (int(np.prod(features.shape[1:4])),), np.float32)
   scores = np.concatenate([change[:, :1], change], axis=1)
   return scores.reshape(scores.shape[0], -1).astype(np.float32)
-
-
-def _sampled(video: np.ndarray, sampling: Sampling) -> np.ndarray:
-  return video[frame_indices(video.shape[0], sampling.num_frames, sampling.stride, 0)]
 
 
 def jitted_tokenize(model):

@@ -19,7 +19,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from lvmae.data.pipeline import ExternalVideoData, SLCData, Sampling, frame_indices, train_iterator
+from lvmae.data.pipeline import ExternalVideoData, SLCData, Sampling, first_view, train_iterator
 from lvmae.tokenizer import losses as losses_lib
 from lvmae.tokenizer import metrics
 from lvmae.tokenizer.magvit import MagvitSpec
@@ -28,7 +28,7 @@ from lvmae.tokenizer.quantizers import FSQ, LFQ
 from lvmae.train import loop
 from lvmae.train.checkpoint import Checkpointer
 from lvmae.train.optim import Schedule
-from lvmae.validation import ConfigError, check_choice, check_divisible, check_open_unit
+from lvmae.validation import ConfigError, check_choice, check_open_unit
 
 
 def to_signed_unit(video: jax.Array) -> jax.Array:
@@ -76,18 +76,14 @@ class Tokenizer:
     check_quantizer(self.autoencoder, self.quantizer)
     if self.fvd_file and not Path(self.fvd_file).is_file():
       raise ConfigError("fvd_file", self.fvd_file, "no such file")
-    ft, fs = self.autoencoder.factors
-    check_divisible("sampling.num_frames", self.sampling.num_frames, ft, "the autoencoder's temporal factor")
-    check_divisible("data.image_size", self.data.image_size, fs, "the autoencoder's spatial factor")
+    self.autoencoder.clip_grid(self.sampling.num_frames, self.data.image_size)  # validates
     check_open_unit("recall_budget", self.recall_budget)
     if self.data.clip_frames is not None:
       self.sampling.check_fits(self.data.clip_frames)
 
   @property
   def grid(self) -> tuple[int, int, int]:
-    ft, fs = self.autoencoder.factors
-    size = self.data.image_size
-    return self.sampling.num_frames // ft, size // fs, size // fs
+    return self.autoencoder.clip_grid(self.sampling.num_frames, self.data.image_size)
 
   def build_model(self, rngs: nnx.Rngs) -> VideoTokenizer:
     return VideoTokenizer(self.autoencoder, self.quantizer, self.adaptive, rngs=rngs)
@@ -161,26 +157,28 @@ class Tokenizer:
       modules["discriminator"] = discriminator
     return modules
 
-  def init_state(self, modules: dict[str, nnx.Module]) -> tuple[dict, dict, dict]:
-    """Graph definitions, optimisers and the train state {params, opt_state, step} of `modules`."""
+  def _split(self, modules: dict[str, nnx.Module]) -> tuple[dict, dict, dict]:
+    """Graph definitions, parameters and one optimiser per module."""
     graphdefs, params, txs = {}, {}, {}
     for name, module in modules.items():
       graphdefs[name], params[name] = nnx.split(module, nnx.Param)
       txs[name] = self.schedule.optimizer()
-    state = {"params": params, "opt_state": {name: txs[name].init(params[name]) for name in params},
-             "step": jnp.zeros((), jnp.int32)}
-    return graphdefs, txs, state
+    return graphdefs, params, txs
+
+  @staticmethod
+  def _state(params: dict, txs: dict) -> dict:
+    return {"params": params, "opt_state": {name: txs[name].init(p) for name, p in params.items()},
+            "step": jnp.zeros((), jnp.int32)}
+
+  def init_state(self, modules: dict[str, nnx.Module]) -> tuple[dict, dict, dict]:
+    """Graph definitions, optimisers and the train state {params, opt_state, step} of `modules`."""
+    graphdefs, params, txs = self._split(modules)
+    return graphdefs, txs, self._state(params, txs)
 
   def abstract_state(self) -> tuple[dict, dict, dict]:
     """`init_state` from shapes alone: nothing is allocated."""
-    modules = nnx.eval_shape(lambda: self.build_modules(nnx.Rngs(self.seed)))
-    graphdefs, params, txs = {}, {}, {}
-    for name, module in modules.items():
-      graphdefs[name], params[name] = nnx.split(module, nnx.Param)
-      txs[name] = self.schedule.optimizer()
-    state = {"params": params, "opt_state": {name: jax.eval_shape(txs[name].init, p) for name, p in params.items()},
-             "step": jax.ShapeDtypeStruct((), jnp.int32)}
-    return graphdefs, txs, state
+    graphdefs, params, txs = self._split(nnx.eval_shape(lambda: self.build_modules(nnx.Rngs(self.seed))))
+    return graphdefs, txs, jax.eval_shape(lambda p: self._state(p, txs), params)
 
   def lower_train_step(self) -> jax.stages.Lowered:
     """The train step lowered from shapes alone (any size, nothing allocated)."""
@@ -209,9 +207,8 @@ class Tokenizer:
     count = min(self.num_eval, len(source))
     for begin in range(0, count, self.eval_batch_size):
       elements = [source[i] for i in range(begin, min(count, begin + self.eval_batch_size))]
-      idx = frame_indices(elements[0]["video"].shape[0], self.sampling.num_frames, self.sampling.stride, 0)
-      video = np.stack([e["video"][idx] for e in elements])
-      info = np.stack([e["info"][idx] for e in elements]) if "info" in elements[0] else None
+      video = np.stack([first_view(e["video"], self.sampling) for e in elements])
+      info = np.stack([first_view(e["info"], self.sampling) for e in elements]) if "info" in elements[0] else None
       yield video, info
 
   def evaluate(self, model: VideoTokenizer) -> dict:
