@@ -9,7 +9,7 @@ from flax import nnx
 
 from lvmae.models.vit import count_params
 from lvmae.tokenizer.magvit import (
-    MagvitDecoder, MagvitEncoder, MagvitSpec, ResBlock3D, check_latent_grid, decoder_from_spec,
+    MagvitDecoder, MagvitEncoder, MagvitSpec, ResBlock3D, decoder_from_spec,
     encoder_from_spec, group_count)
 from lvmae.validation import ConfigError
 
@@ -56,7 +56,7 @@ def test_encoder_grid_and_decoder_round_trip_shape(clip, mults, temporal, spatia
   assert recon.shape == video.shape
   assert recon.dtype == jnp.float32
   assert np.all(np.isfinite(np.asarray(recon)))
-  check_latent_grid(spec, clip, grid)  # a matching grid passes
+  assert spec.clip_grid(clip[0], clip[1]) == grid  # square clips
 
 
 def test_latent_grid_rounds_up_like_same_padding():
@@ -114,22 +114,15 @@ def test_bfloat16_compute_keeps_float32_params_and_outputs():
   assert encoder(jnp.ones((1, 2, 4, 4, C))).dtype == jnp.float32
 
 
-def test_check_latent_grid_errors():
+def test_clip_grid_errors_name_the_field():
   spec = _spec((1, 1, 2), (True, False), (True, True))  # factors (2, 4)
-  check_latent_grid(spec, (16, 32, 32), (8, 8, 8))
+  assert spec.clip_grid(16, 32) == (8, 8, 8)
   with pytest.raises(ConfigError) as err:
-    check_latent_grid(spec, (16, 32, 32), (8, 16, 16))  # MAE grid from a 2x16x16 tubelet
-  assert err.value.field == "tokenizer.autoencoder"
-  assert "tokenizer.autoencoder" in str(err.value)
+    spec.clip_grid(15, 32)  # T not divisible by ft = 2
+  assert err.value.field == "sampling.num_frames"
   with pytest.raises(ConfigError) as err:
-    check_latent_grid(spec, (15, 32, 32), (8, 8, 8))  # T not divisible by ft = 2
-  assert err.value.field == "tokenizer.autoencoder"
-  with pytest.raises(ConfigError) as err:
-    check_latent_grid(spec, (16, 30, 32), (8, 8, 8))  # H not divisible by fs = 4
-  assert err.value.field == "tokenizer.autoencoder"
-  bad = _spec((1, 2), (True, True), (True,))
-  with pytest.raises(ConfigError):
-    check_latent_grid(bad, (16, 32, 32), (4, 16, 16))
+    spec.clip_grid(16, 30)  # H not divisible by fs = 4
+  assert err.value.field == "data.image_size"
 
 
 def test_stage_flag_lengths_are_checked():

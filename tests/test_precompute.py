@@ -9,6 +9,8 @@ from flax import nnx
 
 import experiments
 from lvmae import runs
+from lvmae.data.pipeline import first_view
+from lvmae.tokenizer.metrics import event_tokens, topk_recall
 from lvmae.train.precompute import TokenCache, jitted_tokenize
 from lvmae.validation import ConfigError
 
@@ -118,6 +120,12 @@ def test_adaptive_chain_runs_end_to_end_and_shares_one_precompute(tmp_path):
   assert latents.shape[:4] == (64, 16, 4, 4) and scores.shape == (64, 256)
   assert np.isfinite(latents).all() and np.isfinite(scores).all() and 0 <= result["top1"] <= 1
   assert sorted(p.name.split("-")[0] for p in tmp_path.iterdir()) == ["finetune", "precompute", "pretrain", "tokenizer"]
+  # The run's recall is that of the cached scores against each clip's own event tokens.
+  stage, summary = _precompute(), json.loads((cache / "result.json").read_text())
+  source = stage.data.source("train")
+  events = np.stack([event_tokens(first_view(source[i]["info"], stage.sampling), stage.grid) for i in range(64)])
+  assert summary["event_tokens"] == events.sum() > 0
+  assert summary["event_recall"] == pytest.approx(topk_recall(scores, events, 0.15))
 
 
 def test_bench_writes_precompute_cost_per_clip(tmp_path):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from lvmae.tokenizer.scorer import TokenScorer, split_stride, temporal_difference_scores
+from lvmae.tokenizer.scorer import TokenScorer, selection_scores, split_stride, temporal_difference_scores
 
 C = 4  # video channels = scorer features: few distinct kernel shapes, few init compiles
 
@@ -116,3 +116,13 @@ def test_scorer_gradients_finite(scorer):
     assert len(leaves) == 4
     assert all(np.all(np.isfinite(x)) for x in leaves)
     assert (sum(float(np.abs(x).sum()) for x in leaves) > 0) == nonzero
+
+
+def test_selection_scores_match_a_loop_and_score_the_first_step_by_its_change():
+  features = np.random.default_rng(0).normal(size=(2, 3, 2, 2, 5)).astype(np.float32)
+  scores = selection_scores(features).reshape(2, 3, 2, 2)
+  for b, t, y, x in np.ndindex(2, 3, 2, 2):
+    previous, current = (0, 1) if t == 0 else (t - 1, t)
+    expected = np.sqrt(np.sum((features[b, current, y, x] - features[b, previous, y, x]) ** 2))
+    assert scores[b, t, y, x] == pytest.approx(expected, rel=1e-5)
+  assert np.all(selection_scores(features[:, :1]) == 1)  # one step: nothing to compare

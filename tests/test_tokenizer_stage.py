@@ -72,7 +72,9 @@ def test_smoke_run_with_gan_and_perceptual_loss_restores_to_its_metrics(tmp_path
   result = json.loads((run_dir / "result.json").read_text())
   assert result["finished"] and result["num_eval"] == 8
   assert 0 < result["codebook_usage"] <= 1 and 1 <= result["codebook_perplexity"] <= result["codebook_size"]
-  assert 0 <= result["event_recall"] <= 1
+  for name in ("event_recall", "event_recall_untrained", "event_recall_pixels"):
+    assert 0 <= result[name] <= 1
+  assert result["event_tokens"] > 0
   rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
   by_step = {row["step"]: row for row in rows}
   assert by_step[2]["generator"] == 0 and by_step[2]["discriminator"] == 0  # before gan_start
@@ -83,3 +85,4 @@ def test_smoke_run_with_gan_and_perceptual_loss_restores_to_its_metrics(tmp_path
   again = stage.evaluate(load_tokenizer(stage, run_dir))
   assert again["psnr"] == pytest.approx(result["psnr"], rel=1e-5)
   assert again["codebook_usage"] == result["codebook_usage"]
+  assert again["event_recall"] == result["event_recall"]

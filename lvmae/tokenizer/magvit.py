@@ -1,5 +1,5 @@
 """The MAGVIT-style 3D-CNN video autoencoder of the adaptive tokenizer: ResBlock3D, the encoder,
-the decoder, the `MagvitSpec` config and its check against the MAE token grid.
+the decoder and the `MagvitSpec` config (whose clip_grid gives the latent grid of a clip).
 
 Conventions:
 - Videos are (B, T, H, W, C) channels-last floats; latents are (B, t, h, w, latent_dim) with
@@ -24,11 +24,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lvmae.validation import ConfigError, check_divisible
+from lvmae.validation import check_divisible
 
 PARAM_DTYPE = jnp.float32
 MAX_GROUPS = 32
-FIELD = "tokenizer.autoencoder"
 
 
 def group_count(channels: int, max_groups: int = MAX_GROUPS) -> int:
@@ -224,25 +223,6 @@ class MagvitSpec:
     check_divisible("sampling.num_frames", num_frames, ft, "the autoencoder's temporal factor")
     check_divisible("data.image_size", image_size, fs, "the autoencoder's spatial factor")
     return num_frames // ft, image_size // fs, image_size // fs
-
-
-def check_latent_grid(spec: MagvitSpec, clip_shape_thw: Sequence[int],
-                      token_grid: Sequence[int]) -> None:
-  """Raise ConfigError("tokenizer.autoencoder", ...) unless a (T, H, W) clip maps exactly onto
-  the MAE token grid (t, h, w): T % ft == H % fs == W % fs == 0 and (T/ft, H/fs, W/fs) == grid."""
-  n = len(spec.channel_multipliers)
-  if n < 1 or len(spec.temporal_downsample) != n - 1 or len(spec.spatial_downsample) != n - 1:
-    raise ConfigError(FIELD, spec, "temporal_downsample and spatial_downsample need "
-                      "len(channel_multipliers) - 1 entries")
-  ft, fs = spec.factors
-  t, h, w = (int(s) for s in clip_shape_thw)
-  if t % ft or h % fs or w % fs:
-    raise ConfigError(FIELD, spec, f"clip (T, H, W)={(t, h, w)} is not divisible by the "
-                      f"downsampling factors (ft, fs)={(ft, fs)}")
-  latent = (t // ft, h // fs, w // fs)
-  if latent != tuple(int(g) for g in token_grid):
-    raise ConfigError(FIELD, spec, f"latent grid {latent} of a clip {(t, h, w)} differs from "
-                      f"the MAE token grid {tuple(token_grid)}")
 
 
 def encoder_from_spec(spec: MagvitSpec, in_channels: int, rngs: nnx.Rngs) -> MagvitEncoder:

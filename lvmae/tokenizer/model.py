@@ -84,11 +84,12 @@ class VideoTokenizer(nnx.Module):
     return out
 
   def __call__(self, video: jax.Array, key: jax.Array) -> dict:
-    """Training forward pass: reconstruction, latents (pre- and post-quantization), keep mask."""
+    """Training forward pass: reconstruction, latents (pre- and post-quantization), keep mask.
+    "indices" are the codes after selection; "all_indices" the codes of every token."""
     z = self.encoder(video)
     b, t, h, w, d = z.shape
     keep = jnp.ones((b, t * h * w), jnp.float32)
-    out = {}
+    out = {"all_indices": self.quantizer(z)[1]}  # every token's code, as `tokenize` gives them
     if self.scorer is not None:
       scores = self.scores(video)
       k = max(1, int(round(self.adaptive.keep_ratio * t * h * w)))

@@ -19,11 +19,15 @@ Conventions:
   have exactly zero importance and finite gradients.
 - Parameters are float32; `dtype` is the conv compute dtype; scores are float32, flattened over
   (t, h, w) in row-major order, (B, t*h*w).
+- Selecting tokens for the MAE's decoder uses `selection_scores` (host side) instead: the same
+  distance, but the first step is scored by its change to the second, since "always keep the
+  first step" would spend a 10-15% decoder budget on one time slice.
 """
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 PARAM_DTYPE = jnp.float32
@@ -101,3 +105,13 @@ class TokenScorer(nnx.Module):
   def __call__(self, video: jax.Array) -> jax.Array:
     """(B, T, H, W, C) -> importance scores (B, N), N = t*h*w, row-major over (t, h, w)."""
     return self.importance(self.features(video))
+
+
+def selection_scores(features: np.ndarray) -> np.ndarray:
+  """(B, t, h, w, F) scorer features of a whole clip -> (B, t*h*w) importance for decoder masking:
+  distance to the previous latent step; the first step gets its distance to the second."""
+  change = np.linalg.norm(np.diff(features.astype(np.float32), axis=1), axis=-1)  # (B, t-1, h, w)
+  if change.shape[1] == 0:
+    return np.ones(features.shape[:1] + (int(np.prod(features.shape[1:4])),), np.float32)
+  scores = np.concatenate([change[:, :1], change], axis=1)
+  return scores.reshape(scores.shape[0], -1).astype(np.float32)

@@ -10,8 +10,9 @@ Scores for decoder masking: the scorer's features are concatenated over the wind
 importance is its feature's distance to the same position one latent step earlier, across window
 boundaries too. The tokenizer's "first step always kept" rule (a top-k of ~half the tokens in its
 training) would spend a 10% decoder budget on one whole time slice, so here the clip's first step
-is scored by its change to the second instead. The cache is keyed by
-the run id, which hashes the tokenizer's config. `TokenCache` reads it alongside the clips.
+is scored by its change to the second instead. On SLC the run's result also gives the recall of
+event tokens among each clip's top `tokenizer.recall_budget` scores. The cache is keyed by the run
+id, which hashes the tokenizer's config. `TokenCache` reads it alongside the clips.
 """
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ from flax import nnx
 from tqdm import tqdm
 
 from lvmae.data.pipeline import ExternalVideoData, SLCData, Sampling, first_view
+from lvmae.tokenizer.metrics import event_tokens, topk_recall
+from lvmae.tokenizer.scorer import selection_scores
 from lvmae.train.tokenizer import Tokenizer, load_tokenizer, to_signed_unit
 from lvmae.validation import ConfigError, check_divisible, check_positive
 
@@ -98,14 +101,18 @@ class Precompute:
                                         shape=(n, t, h, w, self.tokenizer.quantizer.dim))
     scores = (np.lib.format.open_memmap(tmp[SCORES], mode="w+", dtype=np.float32, shape=(n, t * h * w))
               if adaptive else None)
-    start, warm = time.perf_counter(), None
+    start, warm, hits, events_total = time.perf_counter(), None, 0.0, 0
     for begin in tqdm(range(0, n, self.batch_size), desc=f"precompute {run_dir.name}", unit="batch"):
-      indices = range(begin, min(n, begin + self.batch_size))
-      video = np.stack([first_view(source[i]["video"], self.sampling) for i in indices])
+      elements = [source[i] for i in range(begin, min(n, begin + self.batch_size))]
+      video = np.stack([first_view(e["video"], self.sampling) for e in elements])
       out = self.tokenize_clips(encode, video)
       latents[begin:begin + len(video)] = out["latents"]
       if adaptive:
         scores[begin:begin + len(video)] = out["scores"]
+        if "info" in elements[0]:  # SLC: how many event tokens the top scores cover
+          events = np.stack([event_tokens(first_view(e["info"], self.sampling), self.grid) for e in elements])
+          hits += topk_recall(out["scores"], events, self.tokenizer.recall_budget) * events.sum()
+          events_total += int(events.sum())
       if warm is None:  # time after the first (compiling) batch
         warm = (time.perf_counter(), len(video))
     seconds = time.perf_counter() - start
@@ -118,18 +125,12 @@ class Precompute:
         os.replace(path, run_dir / name)
     timed = n - warm[1]
     per_clip = (time.perf_counter() - warm[0]) / timed * 1e3 if timed else float("nan")
-    return {"clips": n, "grid": [t, h, w], "scores": adaptive, "seconds": seconds, "ms_per_clip": per_clip,
-            "frames": self.sampling.num_frames, "windows": len(self.window_starts())}
-
-
-def selection_scores(features: np.ndarray) -> np.ndarray:
-  """(B, t, h, w, F) scorer features of a whole clip -> (B, t*h*w) importance for decoder masking:
-  distance to the previous latent step; the first step gets its distance to the second."""
-  change = np.linalg.norm(np.diff(features.astype(np.float32), axis=1), axis=-1)  # (B, t-1, h, w)
-  if change.shape[1] == 0:
-    return np.ones(features.shape[:1] + (int(np.prod(features.shape[1:4])),), np.float32)
-  scores = np.concatenate([change[:, :1], change], axis=1)
-  return scores.reshape(scores.shape[0], -1).astype(np.float32)
+    result = {"clips": n, "grid": [t, h, w], "scores": adaptive, "seconds": seconds, "ms_per_clip": per_clip,
+              "frames": self.sampling.num_frames, "windows": len(self.window_starts())}
+    if events_total:
+      result.update(event_recall=hits / events_total, recall_budget=self.tokenizer.recall_budget,
+                    event_tokens=events_total)
+    return result
 
 
 def jitted_tokenize(model):

@@ -20,11 +20,13 @@ import optax
 from flax import nnx
 
 from lvmae.data.pipeline import ExternalVideoData, SLCData, Sampling, first_view, train_iterator
+from lvmae.masking.grid import patchify
 from lvmae.tokenizer import losses as losses_lib
 from lvmae.tokenizer import metrics
 from lvmae.tokenizer.magvit import MagvitSpec
 from lvmae.tokenizer.model import Adaptive, VideoTokenizer, check_quantizer
 from lvmae.tokenizer.quantizers import FSQ, LFQ
+from lvmae.tokenizer.scorer import selection_scores
 from lvmae.train import loop
 from lvmae.train.checkpoint import Checkpointer
 from lvmae.train.optim import Schedule
@@ -199,7 +201,8 @@ class Tokenizer:
     if not summary["finished"]:
       return summary
     model = nnx.merge(graphdefs["tokenizer"], state["params"]["tokenizer"])
-    return {**summary, **self.evaluate(model)}
+    untrained = self.build_model(nnx.Rngs(self.seed)) if self.adaptive is not None else None
+    return {**summary, **self.evaluate(model, untrained)}
 
   def eval_clips(self):
     """Yields (video (B, T, H, W, 3) uint8, info (B, T, H, W) bool or None) from the eval split's start."""
@@ -211,25 +214,37 @@ class Tokenizer:
       info = np.stack([first_view(e["info"], self.sampling) for e in elements]) if "info" in elements[0] else None
       yield video, info
 
-  def evaluate(self, model: VideoTokenizer) -> dict:
-    """PSNR, codebook usage/perplexity and (adaptive, SLC) event-token recall at `recall_budget`."""
-    encode = nnx.jit(lambda m, v: m.tokenize(to_signed_unit(v)))
-    reconstruct = nnx.jit(lambda m, v, k: m(to_signed_unit(v), k)["recon"])
+  def evaluate(self, model: VideoTokenizer, untrained: VideoTokenizer | None = None) -> dict:
+    """PSNR, codebook usage/perplexity and, for the adaptive tokenizer on SLC, event-token recall.
+
+    Recall is that of the MAE's decoder selection (`selection_scores`) at `recall_budget`, for the
+    trained scorer and two references: the scorer at its initialisation (`untrained`, when given)
+    and the same rule on raw tubelet pixels. Random selection's expected recall is the budget.
+    """
+    forward = nnx.jit(lambda m, v, k: _eval_outputs(m, to_signed_unit(v), k))
+    scorer_features = nnx.jit(lambda s, v: s.features(to_signed_unit(v)))
     fvd_net = losses_lib.FeatureNetwork.load(self.fvd_file) if self.fvd_file else None
-    psnrs, indices, recalls, features, count = [], [], [], {"real": [], "recon": []}, 0
+    psnrs, indices, features, count = [], [], {"real": [], "recon": []}, 0
+    hits, events_total = {"event_recall": 0, "event_recall_untrained": 0, "event_recall_pixels": 0}, 0
+    ft, fs = self.autoencoder.factors
     for video, info in self.eval_clips():
-      tokens = jax.device_get(encode(model, video))
-      recon = np.asarray(reconstruct(model, video, jax.random.key(count)))
+      out = jax.device_get(forward(model, video, jax.random.key(count)))
       target = video.astype(np.float32) / 255.0
-      recon01 = np.clip((recon + 1) / 2, 0, 1)
+      recon01 = np.clip((out["recon"] + 1) / 2, 0, 1)
       psnrs.append(metrics.psnr(recon01, target) * len(video))
       if fvd_net is not None:
         for name, clips in (("real", target), ("recon", recon01)):
           features[name].append(_clip_features(fvd_net, clips))
-      indices.append(tokens["indices"].reshape(-1))
-      if "scores" in tokens and info is not None:
+      indices.append(out["all_indices"].reshape(-1))
+      if "score_features" in out and info is not None:
         events = np.stack([metrics.event_tokens(i, self.grid) for i in info])
-        recalls.append((metrics.topk_recall(tokens["scores"], events, self.recall_budget), events.sum()))
+        candidates = {"event_recall": out["score_features"],
+                      "event_recall_pixels": _tubelet_pixels(target, self.grid, (ft, fs, fs))}
+        if untrained is not None:
+          candidates["event_recall_untrained"] = np.asarray(scorer_features(untrained.scorer, video))
+        for name, feats in candidates.items():
+          hits[name] += metrics.topk_recall(selection_scores(feats), events, self.recall_budget) * events.sum()
+        events_total += int(events.sum())
       count += len(video)
     indices = np.concatenate(indices)
     result = {"psnr": float(np.sum(psnrs) / count), "num_eval": count,
@@ -239,11 +254,26 @@ class Tokenizer:
     if fvd_net is not None:
       real, fake = (losses_lib.feature_statistics(np.concatenate(features[k])) for k in ("real", "recon"))
       result["fvd"] = losses_lib.frechet_distance(*real, *fake)
-    if recalls:
-      weights = np.array([w for _, w in recalls], np.float64)
-      result["event_recall"] = float(np.sum([r * w for r, w in recalls]) / max(weights.sum(), 1))
-      result["recall_budget"] = self.recall_budget
+    if events_total:
+      result.update({name: float(h / events_total) for name, h in hits.items()
+                     if untrained is not None or name != "event_recall_untrained"})
+      result.update(recall_budget=self.recall_budget, event_tokens=events_total)
     return result
+
+
+def _eval_outputs(model: VideoTokenizer, x: jax.Array, key: jax.Array) -> dict:
+  """The training-mode reconstruction, every token's code and (adaptive) the scorer's features."""
+  out = model(x, key)
+  result = {"recon": out["recon"], "all_indices": out["all_indices"]}
+  if model.scorer is not None:
+    result["score_features"] = model.scorer.features(x)
+  return result
+
+
+def _tubelet_pixels(video: np.ndarray, grid, tubelet) -> np.ndarray:
+  """(B, T, H, W, 3) -> (B, t, h, w, ft*fs*fs*3): each token's raw pixels as its feature."""
+  b = video.shape[0]
+  return np.asarray(patchify(video, tubelet)).reshape(b, *grid, -1)
 
 
 def _clip_features(net: losses_lib.FeatureNetwork, clips: np.ndarray) -> np.ndarray:
