@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
   rep.add_argument("--paper-dir", type=Path, default=RESULTS / "paper",
                    help="the paper's reported numbers, one CSV per table")
 
+  cost = sub.add_parser("cost", help="MACs, parameters, compiled FLOPs and memory of a train step (runs nothing)")
+  experiment_args(cost)
+  cost.add_argument("--stage", default=None, help="analyse this upstream stage, e.g. `pretrained`")
+  cost.add_argument("--analytic-only", action="store_true", help="skip XLA's compilation")
+  cost.add_argument("--out", type=Path, default=None, help="also write the analysis as JSON here")
+
   bench = sub.add_parser("bench", help="benchmarks after warm-up; writes results/bench.json")
   bench.add_argument("--profile", default="cpu")
   bench.add_argument("--frames", type=int, nargs="+", default=[32, 128],
@@ -167,6 +173,29 @@ def cmd_reproduce(args) -> None:
   print(f"wrote {report.table_path(folder, table.id, '.md')} and {path}")
 
 
+def cmd_cost(args) -> None:
+  import experiments
+  from lvmae import cost, runs
+  stage = runs.build(_select_stage(experiments.get(args.name, args.profile, args.sets), args.stage))
+  result = cost.analyse(stage, compiled=not args.analytic_only)
+  print(f"{args.name}{' ' + args.stage if args.stage else ''} at profile {args.profile}: {result['stage']}, "
+        f"grid {tuple(result['grid'])}, batch {result['batch_size']}")
+  print(f"{'component':12s} {'GMACs/clip':>12s} {'params (M)':>12s}")
+  for name, macs in result["macs_per_clip"].items():
+    params = result["params"].get(name)
+    print(f"{name:12s} {macs / 1e9:12.3f} {'' if params is None else f'{params / 1e6:12.3f}'}")
+  if "compiled" in result:
+    c = result["compiled"]
+    print(f"XLA ({c['backend']}), one train step: {c['flops'] / 1e9:.1f} GFLOPs "
+          f"({c['flops_over_analytic_step']:.2f} x 6 x MACs x batch); memory: arguments "
+          f"{c['argument_bytes'] / 2**30:.3f} GiB, temporaries {c['temp_bytes'] / 2**30:.3f} GiB, "
+          f"total {c['total_bytes'] / 2**30:.3f} GiB")
+  if args.out:
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out}")
+
+
 def cmd_bench(args) -> None:
   import jax
 
@@ -195,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
   from lvmae.validation import ConfigError
   try:
     {"list": cmd_list, "show": cmd_show, "run": cmd_run, "reproduce": cmd_reproduce,
-     "bench": cmd_bench, "report": cmd_report}[args.command](args)
+     "cost": cmd_cost, "bench": cmd_bench, "report": cmd_report}[args.command](args)
   except (ConfigError, ValueError, NotImplementedError, FileNotFoundError) as e:
     print(f"lvmae: error: {e}", file=sys.stderr)
     return 2

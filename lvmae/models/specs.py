@@ -28,6 +28,7 @@ class TransformerSpec:
   remat: str = "full"          # rematerialisation of each layer in the scanned stack
   attention_impl: str = "xla"  # jax.nn.dot_product_attention implementation
   dtype: str = "float32"       # compute dtype; parameters stay float32
+  scan_unroll: bool = False    # unroll the layer scan (lvmae.cost does, so XLA counts every layer)
 
   def __post_init__(self):
     for field in ("width", "depth", "heads", "mlp_ratio"):
@@ -40,7 +41,8 @@ class TransformerSpec:
 
   def _common(self) -> dict:
     return dict(width=self.width, depth=self.depth, heads=self.heads, mlp_ratio=self.mlp_ratio,
-                remat=self.remat, attention_impl=self.attention_impl, dtype=DTYPES[self.dtype])
+                remat=self.remat, attention_impl=self.attention_impl, dtype=DTYPES[self.dtype],
+                scan_unroll=self.scan_unroll)
 
   def encoder(self, patch_dim: int, rngs: nnx.Rngs) -> VideoEncoder:
     return VideoEncoder(patch_dim, **self._common(), rngs=rngs)

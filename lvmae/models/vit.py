@@ -121,17 +121,20 @@ class Transformer(nnx.Module):
   """`depth` Blocks stacked on a leading layer axis, run with nnx.scan, then a final LayerNorm.
 
   remat: "none" (keep every activation), "full" (save nothing inside a layer, recompute it in the
-  backward pass), or "dots" (save matmul outputs without batch dimensions).
+  backward pass), or "dots" (save matmul outputs without batch dimensions). scan_unroll unrolls
+  the scan (same numbers; XLA's cost analysis then counts every layer, not one).
   """
 
   def __init__(self, width: int, depth: int, heads: int, mlp_ratio: float = 4.0, *,
-               remat: str = "full", attention_impl=None, dtype=jnp.float32, rngs: nnx.Rngs):
+               remat: str = "full", attention_impl=None, dtype=jnp.float32, scan_unroll: bool = False,
+               rngs: nnx.Rngs):
     if remat not in REMAT_POLICIES:
       raise ValueError(f"remat={remat!r} must be one of {tuple(REMAT_POLICIES)}")
     if depth < 1:
       raise ValueError(f"depth={depth} must be >= 1")
     self.depth = depth
     self.remat = remat
+    self.scan_unroll = bool(scan_unroll)
 
     @nnx.split_rngs(splits=depth)
     @nnx.vmap(in_axes=(0,), out_axes=0)
@@ -145,7 +148,7 @@ class Transformer(nnx.Module):
     layer = _apply_block
     if self.remat != "none":
       layer = nnx.remat(layer, policy=REMAT_POLICIES[self.remat], prevent_cse=False)
-    x = nnx.scan(layer, in_axes=(nnx.Carry, 0), out_axes=nnx.Carry)(x, self.blocks)
+    x = nnx.scan(layer, in_axes=(nnx.Carry, 0), out_axes=nnx.Carry, unroll=self.scan_unroll or 1)(x, self.blocks)
     return self.norm(x)
 
 
@@ -153,13 +156,15 @@ class VideoEncoder(nnx.Module):
   """Tubelet embedding + 3D sin-cos positions + Transformer, over any subset of the grid's tokens."""
 
   def __init__(self, patch_dim: int, width: int, depth: int, heads: int, mlp_ratio: float = 4.0,
-               *, remat: str = "full", attention_impl=None, dtype=jnp.float32, rngs: nnx.Rngs):
+               *, remat: str = "full", attention_impl=None, dtype=jnp.float32, scan_unroll: bool = False,
+               rngs: nnx.Rngs):
     split_width(width)  # fail early on a width the position embedding cannot split
     self.width = width
     self.dtype = dtype
     self.embed = _linear(patch_dim, width, dtype, rngs)
     self.transformer = Transformer(width, depth, heads, mlp_ratio, remat=remat,
-                                   attention_impl=attention_impl, dtype=dtype, rngs=rngs)
+                                   attention_impl=attention_impl, dtype=dtype,
+                                   scan_unroll=scan_unroll, rngs=rngs)
 
   def __call__(self, patches: jax.Array, positions: jax.Array,
                grid: tuple[int, int, int]) -> jax.Array:
@@ -177,7 +182,7 @@ class MAEDecoder(nnx.Module):
 
   def __init__(self, in_width: int, width: int, depth: int, heads: int, out_dim: int,
                mlp_ratio: float = 4.0, *, remat: str = "full", attention_impl=None,
-               dtype=jnp.float32, rngs: nnx.Rngs):
+               dtype=jnp.float32, scan_unroll: bool = False, rngs: nnx.Rngs):
     split_width(width)
     self.width = width
     self.dtype = dtype
@@ -185,7 +190,8 @@ class MAEDecoder(nnx.Module):
     self.mask_token = nnx.Param(
         nnx.initializers.normal(0.02)(rngs.params(), (1, 1, width), PARAM_DTYPE))
     self.transformer = Transformer(width, depth, heads, mlp_ratio, remat=remat,
-                                   attention_impl=attention_impl, dtype=dtype, rngs=rngs)
+                                   attention_impl=attention_impl, dtype=dtype,
+                                   scan_unroll=scan_unroll, rngs=rngs)
     self.head = _linear(width, out_dim, dtype, rngs)
 
   def __call__(self, encoded: jax.Array, visible_positions: jax.Array,

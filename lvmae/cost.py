@@ -1,0 +1,106 @@
+"""What a training step costs, without running it: analytic multiply-accumulates (MACs) per
+component, parameter counts, and XLA's compiled FLOPs and memory. Nothing is allocated: the step
+is lowered from shapes alone, so a ViT-B 128-frame step can be analysed on a laptop CPU.
+
+Analytic MACs are per clip, forward pass, matmuls only (what dominates a ViT). A transformer layer
+over L tokens of width D and MLP ratio r costs 4LD^2 (qkv and output projections) + 2rLD^2 (MLP)
++ 2L^2D (attention scores and their weighted sum); layer norms, softmax, GELU and position
+embeddings are left out. Components:
+- pre-training: embedding (the V visible tokens' tubelet projection), encoder (V tokens), decoder
+  (its input projection of V tokens + a transformer over the V visible and K selected tokens),
+  heads (the K predictions);
+- fine-tuning: embedding and encoder over the kept tokens (all, or 1 - token_drop), the head.
+
+XLA's FLOPs come from a lowering with the layer scans unrolled (`cost_analysis()` counts a scan
+body once); memory (arguments, outputs, temporaries) from the configured lowering, scanned and
+rematerialised as it will run, on the default backend.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import jax
+from flax import nnx
+
+from lvmae.models.specs import TransformerSpec
+from lvmae.models.vit import count_params
+from lvmae.train.finetune import Finetune
+from lvmae.train.pretrain import Pretrain
+
+
+def transformer_macs(tokens: int, spec: TransformerSpec) -> int:
+  """Forward MACs of `spec.depth` layers over `tokens` tokens (see the module docstring)."""
+  d, r = spec.width, spec.mlp_ratio
+  per_layer = (4 + 2 * r) * tokens * d * d + 2 * tokens * tokens * d
+  return int(round(spec.depth * per_layer))
+
+
+def component_macs(stage: Pretrain | Finetune) -> dict[str, int]:
+  """Forward MACs per clip of each component of the stage's model."""
+  enc = stage.encoder
+  if isinstance(stage, Pretrain):
+    tokens = stage.num_tokens()
+    v, k, dec = tokens["visible"], tokens["selected"], stage.decoder
+    return {"embedding": v * stage.patch_dim * enc.width,
+            "encoder": transformer_macs(v, enc),
+            "decoder": v * enc.width * dec.width + transformer_macs(v + k, dec),
+            "heads": k * dec.width * stage.target_dim}
+  if isinstance(stage, Finetune):
+    n = stage.grid[0] * stage.grid[1] * stage.grid[2]
+    kept = n - int(round(n * stage.token_drop))
+    return {"embedding": kept * stage.patch_dim * enc.width,
+            "encoder": transformer_macs(kept, enc),
+            "heads": enc.width * stage.data.num_classes}
+  raise TypeError(f"cost analysis covers pre-training and fine-tuning stages, not {type(stage).__name__}")
+
+
+def component_params(stage: Pretrain | Finetune) -> dict[str, int]:
+  """Parameter counts of the stage's model (from shapes; nothing is allocated)."""
+  model = nnx.eval_shape(lambda: stage.build_model(nnx.Rngs(0)))
+  if isinstance(stage, Pretrain):
+    return {"encoder": count_params(model.encoder), "decoder": count_params(model.decoder)}
+  encoder = count_params(model.encoder)
+  return {"encoder": encoder, "heads": count_params(model) - encoder}
+
+
+def unrolled(stage: Pretrain | Finetune) -> Pretrain | Finetune:
+  """The same stage with every layer scan unrolled (identical numbers, every layer visible to XLA)."""
+  unroll = lambda spec: dataclasses.replace(spec, scan_unroll=True)  # noqa: E731
+  if isinstance(stage, Pretrain):
+    return dataclasses.replace(stage, encoder=unroll(stage.encoder), decoder=unroll(stage.decoder))
+  return dataclasses.replace(stage, encoder=unroll(stage.encoder), pretrained=None)
+
+
+def compiled_cost(stage: Pretrain | Finetune) -> dict:
+  """XLA's FLOPs of one train step (unrolled lowering) and its memory (as configured), in bytes."""
+  start = time.perf_counter()
+  flops = unrolled(stage).lower_train_step().compile().cost_analysis()["flops"]
+  memory = stage.lower_train_step().compile().memory_analysis()
+  result = {"flops": float(flops),
+            "argument_bytes": int(memory.argument_size_in_bytes),
+            "output_bytes": int(memory.output_size_in_bytes),
+            "alias_bytes": int(memory.alias_size_in_bytes),
+            "temp_bytes": int(memory.temp_size_in_bytes)}
+  # Donated state aliases its outputs, so those bytes are counted once.
+  result["total_bytes"] = (result["argument_bytes"] + result["output_bytes"] - result["alias_bytes"]
+                           + result["temp_bytes"])
+  result["backend"] = jax.default_backend()
+  result["compile_seconds"] = time.perf_counter() - start
+  return result
+
+
+def analyse(stage: Pretrain | Finetune, compiled: bool = True) -> dict:
+  """Analytic MACs and parameters, and (unless `compiled` is False) XLA's compiled cost."""
+  macs = component_macs(stage)
+  result = {"stage": type(stage).__name__, "batch_size": stage.schedule.batch_size, "grid": list(stage.grid),
+            "macs_per_clip": {**macs, "total": sum(macs.values())}, "params": component_params(stage)}
+  result["params"]["total"] = sum(result["params"].values())
+  if isinstance(stage, Pretrain):
+    result["tokens"] = stage.num_tokens()
+  if compiled:
+    result["compiled"] = compiled_cost(stage)
+    # A train step is about 3 forward passes (one forward, two for the backward), 2 FLOPs per MAC.
+    analytic_step = 6 * result["macs_per_clip"]["total"] * stage.schedule.batch_size
+    result["compiled"]["flops_over_analytic_step"] = result["compiled"]["flops"] / analytic_step
+  return result
