@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TABLES := 1 4b 5 10 11
-FIGURES := 3
+FIGURES := 1 3
 
 .PHONY: setup test test-all reproduce report $(addprefix reproduce-table-,$(TABLES)) \
         $(addprefix reproduce-figure-,$(FIGURES)) bench clean-runs

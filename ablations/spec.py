@@ -1,4 +1,5 @@
-"""Table declarations: a grid of runs (rows x columns x seeds) or a card generated from a config.
+"""Table declarations: a grid of runs (rows x columns x seeds), a card generated from a config,
+selection figures and cost figures (compiled cost across settings; nothing trains).
 
 A cell is an experiment name plus `--set` overrides, so that every cell can be printed as one
 self-contained `lvmae run` command.
@@ -93,3 +94,22 @@ class SelectionFigure:
   num_clips: int = 3
   frames_shown: int = 8
   claim: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class CostFigure:
+  """XLA's compiled memory and FLOPs of one train step at each point (Figure 1 right); nothing
+  trains. Like a card, it is taken at a fixed `profile` whatever profile the caller asks for."""
+  id: str                              # "figure1"
+  title: str
+  experiment: str
+  profile: str
+  base: Sequence[str]                  # --set overrides shared by every point
+  points: dict[str, Sequence[str]]     # x label -> --set overrides
+  x_label: str
+  memory_budget_gib: float             # drawn as a line; the note says which points fit
+  memory_budget_label: str
+  claim: str = ""
+
+  def config(self, label: str) -> fdl.Config:
+    return experiments.get(self.experiment, self.profile, tuple(self.base) + tuple(self.points[label]))

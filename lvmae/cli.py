@@ -136,12 +136,19 @@ def _unique_runs(cfgs) -> list:
 def cmd_reproduce(args) -> None:
   import ablations
   import experiments
-  from ablations.spec import CardTable, SelectionFigure
+  from ablations.spec import CardTable, CostFigure, SelectionFigure
   from lvmae import collect, report, runs
   table = ablations.get(args.table)
   results = args.results_dir
   if isinstance(table, CardTable):
     collect.card(table, experiments.get(table.experiment, table.profile), results)
+  elif isinstance(table, CostFigure):
+    if args.print_commands:
+      for label in table.points:
+        sets = " ".join(f"--set {s}" for s in (*table.base, *table.points[label]))
+        print(f"lvmae cost {table.experiment} --profile {table.profile} {sets}  # {label}")
+      return
+    collect.cost_figure(table, {label: table.config(label) for label in table.points}, results)
   elif isinstance(table, SelectionFigure):
     if args.print_commands:
       print(f"lvmae run {table.experiment} --profile {args.profile} --runs-dir {args.runs_dir}")

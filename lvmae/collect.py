@@ -1,4 +1,5 @@
-"""Collectors: turn finished runs into tables (grids, metric columns), model cards and figures.
+"""Collectors: turn finished runs into tables (grids, metric columns), model cards and figures;
+cost figures compile train steps instead (nothing trains).
 
 Collectors take configs already built by the caller (the CLI resolves experiment names), read
 the result.json files of run directories, never recompute a finished run, and write through
@@ -11,8 +12,9 @@ import time
 
 import jax
 import numpy as np
+import pandas as pd
 
-from lvmae import figures, report, runs
+from lvmae import cost, figures, report, runs
 from lvmae.data.pipeline import first_view
 from lvmae.masking import decoder
 from lvmae.tokenizer import metrics
@@ -91,3 +93,32 @@ def selection_figure(figure, cfg, profile, runs_dir, results) -> None:
   report.write_table(results / "figures", figure.id, figure.title, "\n".join(lines) + "\n", None,
                      {"profile": profile, "git_sha": runs.git_sha(), "compute_seconds": time.perf_counter() - start,
                       "num_runs": 1, "claim": figure.claim, "run": run_dir.name, "recall": recalls})
+
+
+def cost_figure(figure, cfgs: dict, results) -> None:
+  """A CostFigure: XLA's memory and FLOPs of one train step per point (`cfgs`: label -> config)."""
+  start, rows = time.perf_counter(), []
+  for label, cfg in cfgs.items():
+    analysis = cost.analyse(runs.build(cfg))
+    compiled = analysis["compiled"]
+    rows.append({"point": label, "memory_gib": compiled["total_bytes"] / 2**30,
+                 "argument_gib": compiled["argument_bytes"] / 2**30, "temp_gib": compiled["temp_bytes"] / 2**30,
+                 "gflops": compiled["flops"] / 1e9, "analytic_gmacs_per_clip": analysis["macs_per_clip"]["total"] / 1e9,
+                 "fits_budget": compiled["total_bytes"] / 2**30 <= figure.memory_budget_gib,
+                 "backend": compiled["backend"]})
+    print(f"[{figure.id}] {label}: {rows[-1]['memory_gib']:.2f} GiB, {rows[-1]['gflops']:.0f} GFLOPs", flush=True)
+  df = pd.DataFrame(rows)
+  png = figures.cost_figure(results / "figures" / f"{figure.id}.png", list(df.point), df.memory_gib.to_numpy(),
+                            df.gflops.to_numpy(), budget_gib=figure.memory_budget_gib,
+                            budget_label=figure.memory_budget_label, x_label=figure.x_label, title=figure.title)
+  lines = [f"![{figure.title}]({png.name})", "",
+           "| " + figure.x_label + " | memory (GiB) | of which temporaries | train-step GFLOPs | fits " +
+           figure.memory_budget_label + " |", "|---|---|---|---|---|"]
+  lines += [f"| {r.point} | {r.memory_gib:.2f} | {r.temp_gib:.2f} | {r.gflops:,.0f} | {'yes' if r.fits_budget else 'no'} |"
+            for r in df.itertuples()]
+  lines += ["", f"XLA's compiled analysis of `lvmae cost {figure.experiment} --profile {figure.profile}` with "
+            f"`{' '.join('--set ' + s for s in figure.base)}` ({df.backend.iloc[0]} backend); memory is "
+            "arguments + outputs + temporaries, donated buffers counted once; nothing was allocated or run."]
+  meta = {"profile": figure.profile, "git_sha": runs.git_sha(), "compute_seconds": time.perf_counter() - start,
+          "num_runs": 0, "claim": figure.claim, "points": rows}
+  report.write_table(results / "figures", figure.id, figure.title, "\n".join(lines) + "\n", df, meta)

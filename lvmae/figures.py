@@ -1,7 +1,9 @@
-"""Figures of token selections over clips (Figures 3 and 4): frames above, kept tokens below.
+"""Figures: token selections over clips (Figures 3 and 4: frames above, kept tokens below) and
+cost curves (Figure 1: memory and FLOPs across settings).
 
-Rendering only: callers pass the frames, one boolean keep mask per panel on the token grid and,
-for SLC, the event pixel mask, which is outlined so a reader sees whether selection follows events.
+Rendering only: for selections, callers pass the frames, one boolean keep mask per panel on the
+token grid and, for SLC, the event pixel mask, which is outlined so a reader sees whether
+selection follows events; for costs, the measured values.
 """
 from __future__ import annotations
 
@@ -58,6 +60,29 @@ def selection_figure(path: Path, frames: np.ndarray, panels: dict[str, np.ndarra
           ax.set_title(f"frame {f}", fontsize=7)
   if title:
     fig.suptitle(title, fontsize=9)
+  return _save(fig, path)
+
+
+def cost_figure(path: Path, labels: list[str], memory_gib: np.ndarray, gflops: np.ndarray, *,
+                budget_gib: float, budget_label: str, x_label: str, title: str = "") -> Path:
+  """Writes a PNG of two bar charts over `labels`: memory (GiB, with the budget as a line) and FLOPs."""
+  fig, (mem_ax, flop_ax) = plt.subplots(1, 2, figsize=(9, 3.4))
+  x = np.arange(len(labels))
+  mem_ax.bar(x, memory_gib, color=["tab:red" if m > budget_gib else "tab:blue" for m in memory_gib])
+  mem_ax.axhline(budget_gib, color="black", linestyle="--", linewidth=1, label=budget_label)
+  mem_ax.set_ylabel("memory of a train step (GiB)")
+  mem_ax.legend(fontsize=8)
+  flop_ax.bar(x, np.asarray(gflops) / 1e3, color="tab:gray")
+  flop_ax.set_ylabel("train-step TFLOPs")
+  for ax in (mem_ax, flop_ax):
+    ax.set_xticks(x, labels)
+    ax.set_xlabel(x_label)
+  if title:
+    fig.suptitle(title, fontsize=9)
+  return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
   fig.tight_layout()
   path = Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
