@@ -1,11 +1,13 @@
 """`--set a.b=value` overrides: a dotted path into a Fiddle config and a Python literal value.
 
-A value `@name` is the registered experiment `name` at the same profile: it plugs a whole stage
+A section left at its dataclass default (e.g. a stage's `parallel`) is turned into a config when
+one of its fields is set. A value `@name` is the registered experiment `name` at the same profile: it plugs a whole stage
 in as an upstream stage (e.g. `--set pretrained.tokens=@tokens_fsq_magvit`).
 """
 from __future__ import annotations
 
 import ast
+import dataclasses
 from typing import Any, Callable
 
 import fiddle as fdl
@@ -30,7 +32,13 @@ def apply(cfg: fdl.Config, assignment: str, resolve: Callable[[str], fdl.Config]
   *parents, leaf = path.strip().split(".")
   node = cfg
   for i, name in enumerate(parents):
-    node = getattr(node, name, None) if isinstance(node, fdl.Buildable) else None
+    parent = node
+    node = getattr(parent, name, None) if isinstance(parent, fdl.Buildable) else None
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+      # A section left at its default value (e.g. `parallel`) becomes a config to set fields in.
+      node = fdl.Config(type(node), **{f.name: getattr(node, f.name) for f in dataclasses.fields(node)
+                                       if f.init and getattr(node, f.name) != f.default})
+      setattr(parent, name, node)
     if not isinstance(node, fdl.Buildable):
       raise ValueError(f"--set {path}: {'.'.join(parents[:i + 1])} is not a config section")
   valid = fdl.ordered_arguments(node, include_defaults=True)

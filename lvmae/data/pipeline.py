@@ -119,11 +119,20 @@ class _RandomClip(grain.transforms.RandomMap):
 
 def train_iterator(source: ClipSource, sampling: Sampling, *, batch_size: int, seed: int,
                    keys: tuple[str, ...] = ("video", "label"), num_threads: int = 2,
-                   prefetch: int = 4, random_offset: bool = True) -> grain.DatasetIterator:
-  """An endless, shuffled (reshuffled every epoch), checkpointable iterator of batches."""
-  if len(source) < batch_size:
-    raise ConfigError("batch_size", batch_size, f"larger than the {len(source)} clips of {source!r}")
-  ds = (grain.MapDataset.source(source).shuffle(seed=seed).repeat()
+                   prefetch: int = 4, random_offset: bool = True,
+                   shard: tuple[int, int] = (0, 1)) -> grain.DatasetIterator:
+  """An endless, shuffled (reshuffled every epoch), checkpointable iterator of batches.
+
+  shard (index, count): this process reads clips index, index + count, ... only (multi-host runs
+  pass (jax.process_index(), jax.process_count()) and a per-process batch_size).
+  """
+  index, count = shard
+  ds = grain.MapDataset.source(source)
+  if count > 1:
+    ds = ds[index::count]
+  if len(ds) < batch_size:
+    raise ConfigError("batch_size", batch_size, f"larger than the {len(ds)} clips of {source!r} this process reads")
+  ds = (ds.shuffle(seed=seed).repeat()
         .random_map(_RandomClip(sampling, keys, random_offset), seed=seed + 1)
         .batch(batch_size, drop_remainder=True))
   options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch)

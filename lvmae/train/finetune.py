@@ -17,6 +17,7 @@ from lvmae.train.checkpoint import Checkpointer
 from lvmae.train.evaluate import evaluate, write_predictions
 from lvmae.train.optim import Schedule
 from lvmae.train.pretrain import Pretrain, check_clip_shape
+from lvmae.train.sharding import Parallelism
 from lvmae.train.stage import ClipStage
 from lvmae.train.state import abstract_state, normalise_input
 from lvmae.validation import ConfigError
@@ -36,6 +37,7 @@ class Finetune(ClipStage):
   eval_batch_size: int = 32
   seed: int = 0
   data_threads: int = 2
+  parallel: Parallelism = Parallelism()  # device mesh (data x FSDP) and multi-host start
 
   batch_keys = ("video", "label")
 

@@ -23,6 +23,7 @@ from lvmae.targets.pixels import NORMALISATIONS, pixel_targets
 from lvmae.tokenizer.quantizers import FSQ, LFQ
 from lvmae.train.optim import Schedule
 from lvmae.train.precompute import Precompute, TokenCache
+from lvmae.train.sharding import Parallelism
 from lvmae.train.stage import ClipStage
 from lvmae.train.state import normalise_input
 from lvmae.validation import ConfigError, check_choice, check_open_unit
@@ -88,6 +89,7 @@ class Pretrain(ClipStage):
   data_threads: int = 2
   tokens: Precompute | None = None       # token targets (upstream stage)
   importance: Precompute | None = None   # importance scores of score-based decoder strategies
+  parallel: Parallelism = Parallelism()  # device mesh (data x FSDP) and multi-host start
 
   def __post_init__(self):
     check_clip_shape(self.sampling, self.data, self.tubelet)

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jax
 from flax import nnx
 
 from lvmae.data.pipeline import train_iterator
 from lvmae.masking.grid import token_grid
-from lvmae.train import loop
+from lvmae.train import loop, sharding
 from lvmae.train.state import init_state, lower_train_step, make_train_step
 
 
 class ClipStage:
-  """Mixin for stage dataclasses with fields data, sampling, tubelet, schedule, seed, data_threads."""
+  """Mixin for stage dataclasses with fields data, sampling, tubelet, schedule, seed, data_threads,
+  parallel (a lvmae.train.sharding.Parallelism: the mesh the train step runs on)."""
 
   batch_keys: tuple[str, ...] = ("video",)  # what the train iterator yields
 
@@ -35,12 +37,20 @@ class ClipStage:
 
     `source` and `keys` default to the data's train split and `batch_keys`.
     """
+    sharding.initialize(self.parallel)
+    mesh = sharding.make_mesh(self.parallel)
+    sharding.check_batch(mesh, self.schedule.batch_size)
     tx = self.schedule.optimizer()
     graphdef, state = init_state(model, tx)
+    state_sh, batch_sh = sharding.state_shardings(mesh, state), sharding.batch_sharding(mesh)
+    state = jax.device_put(state, state_sh)
+    step = make_train_step(graphdef, tx, self.loss, (state_sh, batch_sh))
     batches = train_iterator(source or self.data.source("train"), self.sampling,
-                             batch_size=self.schedule.batch_size, seed=self.seed, keys=keys or self.batch_keys,
-                             num_threads=self.data_threads, random_offset=random_offset)
-    state, summary = loop.fit(run_dir=run_dir, state=state, step_fn=make_train_step(graphdef, tx, self.loss),
+                             batch_size=self.schedule.batch_size // jax.process_count(), seed=self.seed,
+                             keys=keys or self.batch_keys, num_threads=self.data_threads,
+                             random_offset=random_offset, shard=(jax.process_index(), jax.process_count()))
+    state, summary = loop.fit(run_dir=run_dir, state=state,
+                              step_fn=lambda st, batch, key: step(st, sharding.put_batch(batch, batch_sh), key),
                               batches=batches, schedule=self.schedule, seed=self.seed,
                               desc=f"{type(self).__name__.lower()} {Path(run_dir).name}", stop_after=stop_after)
     return nnx.merge(graphdef, state["params"]), summary

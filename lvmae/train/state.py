@@ -26,10 +26,19 @@ def init_state(model: nnx.Module, tx: optax.GradientTransformation) -> tuple[nnx
 
 
 def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
-                    loss_fn: Callable[[nnx.Module, dict, jax.Array], tuple[jax.Array, dict]]) -> Callable:
-  """step(state, batch, key) -> (state, metrics); a pure function, jitted, state donated."""
+                    loss_fn: Callable[[nnx.Module, dict, jax.Array], tuple[jax.Array, dict]],
+                    shardings: tuple[Any, Any] | None = None) -> Callable:
+  """step(state, batch, key) -> (state, metrics); a pure function, jitted, state donated.
 
-  @functools.partial(jax.jit, donate_argnums=0)
+  shardings: (state shardings, batch sharding) from lvmae.train.sharding; the state keeps its
+  sharding across steps. None: wherever the inputs are (one device).
+  """
+  jit_kwargs = {}
+  if shardings is not None:
+    state_sh, batch_sh = shardings
+    jit_kwargs = {"in_shardings": (state_sh, batch_sh, None), "out_shardings": (state_sh, None)}
+
+  @functools.partial(jax.jit, donate_argnums=0, **jit_kwargs)
   def step(state: dict, batch: dict, key: jax.Array) -> tuple[dict, dict]:
     def objective(params):
       return loss_fn(nnx.merge(graphdef, params), batch, key)
