@@ -45,9 +45,9 @@ $(foreach f,$(FIGURES),$(eval $(call figure_rule,$(f))))
 report: setup
 	$(BIN)/lvmae report
 
-# Benchmarks after warm-up (PROFILE=cpu by default here); writes results/bench.json.
+# Benchmarks after warm-up at the smoke and cpu profiles (or PROFILE=...); writes results/bench.json.
 bench: setup
-	$(BIN)/lvmae bench --profile $(if $(filter command line,$(origin PROFILE)),$(PROFILE),cpu)
+	$(foreach p,$(if $(filter command line,$(origin PROFILE)),$(PROFILE),smoke cpu),$(BIN)/lvmae bench --profile $(p) &&) true
 
 clean-runs:
 	rm -rf results/runs

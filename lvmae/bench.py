@@ -1,7 +1,14 @@
 """Benchmarks, measured after warm-up: results go to results/bench.json so changes can be compared.
 
-So far: the precompute stage's cost per clip at several clip lengths (its windows make it linear in
-the number of frames). Weights are freshly initialised: speed does not depend on their values.
+- Train steps of pre-training and fine-tuning: the median wall time of several steps after
+  warm-up steps (the first steps after compiling run 2-3x slow on a CPU), clips/s and tokens/s
+  (tokens of the whole clip grid), and the model-FLOPs utilisation on an accelerator whose peak
+  is known (XLA's FLOPs of the step over time x peak); n/a on a CPU.
+- The precompute stage's cost per clip at several clip lengths (its windows make it linear in
+  the number of frames).
+Weights are freshly initialised (speed does not depend on their values); inputs are random. Each
+section records the backend, device and the machine's load average when it started, since a
+loaded machine slows every number down.
 """
 from __future__ import annotations
 
@@ -11,11 +18,67 @@ import statistics
 import time
 from pathlib import Path
 
+import os
+
+import jax
 import numpy as np
 from flax import nnx
 
+from lvmae import cost
 from lvmae.atomic import write_atomic
 from lvmae.train.precompute import Precompute, jitted_tokenize
+from lvmae.train.state import batch_spec, init_state, make_train_step
+
+# Dense bf16 peak FLOP/s by device kind (vendor data sheets), for model-FLOPs utilisation.
+PEAK_FLOPS = {"NVIDIA H100 80GB HBM3": 989e12, "NVIDIA H200": 989e12, "NVIDIA A100-SXM4-80GB": 312e12,
+              "NVIDIA A100-SXM4-40GB": 312e12, "TPU v4": 275e12, "TPU v5 lite": 197e12, "TPU v5e": 197e12,
+              "TPU v5p": 459e12, "TPU v6 lite": 918e12}
+
+
+def machine() -> dict:
+  """Backend, device kind and count, and the 1-minute load average (CPU contention)."""
+  device = jax.devices()[0]
+  return {"backend": jax.default_backend(), "device_kind": device.device_kind, "devices": jax.device_count(),
+          "load_average_1min": os.getloadavg()[0]}
+
+
+def _random_batch(stage) -> dict:
+  rng = np.random.default_rng(0)
+  out = {}
+  for name, spec in batch_spec(stage).items():
+    if name == "video":
+      out[name] = rng.integers(0, 256, spec.shape, dtype=np.uint8)
+    elif name == "label":
+      out[name] = rng.integers(0, stage.data.num_classes, spec.shape).astype(np.int32)
+    else:
+      out[name] = rng.random(spec.shape, dtype=np.float32)
+  return out
+
+
+def train_step_times(stage, *, warmup: int = 3, steps: int = 8) -> dict:
+  """Median seconds per train step after `warmup` steps, clips/s, tokens/s and (accelerators) MFU."""
+  tx = stage.schedule.optimizer()
+  graphdef, state = init_state(stage.build_model(nnx.Rngs(0)), tx)
+  step = make_train_step(graphdef, tx, stage.loss)
+  batch = jax.device_put(_random_batch(stage))
+  times = []
+  for i in range(warmup + steps):
+    start = time.perf_counter()
+    state, metrics = step(state, batch, jax.random.key(i))
+    jax.block_until_ready(metrics["loss"])
+    if i >= warmup:
+      times.append(time.perf_counter() - start)
+  seconds = statistics.median(times)
+  clips = stage.schedule.batch_size
+  tokens = clips * stage.grid[0] * stage.grid[1] * stage.grid[2]
+  result = {"seconds_per_step": seconds, "clips_per_second": clips / seconds, "tokens_per_second": tokens / seconds,
+            "batch_size": clips, "grid": list(stage.grid), "steps_timed": steps, "warmup_steps": warmup}
+  # Model FLOPs: 2 per MAC, forward + backward = 3 forward passes, recomputation not counted.
+  model_flops = 6 * sum(cost.component_macs(stage).values()) * clips
+  peak = PEAK_FLOPS.get(jax.devices()[0].device_kind)
+  result.update(model_flops_per_step=model_flops, model_flops_per_second=model_flops / seconds,
+                mfu=None if peak is None else model_flops / seconds / peak, peak_flops=peak)
+  return result
 
 
 def precompute_ms_per_clip(stage: Precompute, frames: int, *, clips: int = 8, repeats: int = 5) -> float:
@@ -34,10 +97,10 @@ def precompute_ms_per_clip(stage: Precompute, frames: int, *, clips: int = 8, re
   return statistics.median(times) / clips * 1e3
 
 
-def update_bench(path: Path, section: str, values: dict) -> dict:
-  """Merges `values` under `section` into the JSON file at `path` (written atomically)."""
+def update_bench(path: Path, section: str, profile: str, values: dict) -> dict:
+  """Merges `values` under data[section][profile] into the JSON file at `path` (written atomically)."""
   path = Path(path)
   data = json.loads(path.read_text()) if path.exists() else {}
-  data[section] = values
+  data.setdefault(section, {})[profile] = values
   write_atomic(path, json.dumps(data, indent=1) + "\n")
   return data

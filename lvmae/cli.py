@@ -204,20 +204,29 @@ def cmd_cost(args) -> None:
 
 
 def cmd_bench(args) -> None:
-  import jax
-
   import experiments
   from lvmae import bench, runs
+  machine = bench.machine()
+  print(f"bench ({args.profile}) on {machine['devices']} x {machine['device_kind']}, "
+        f"load average {machine['load_average_1min']:.2f}", flush=True)
+  steps = {}
+  for name in ("pretrain", "finetune"):
+    steps[name] = bench.train_step_times(runs.build(experiments.get(name, args.profile)))
+    mfu = steps[name]["mfu"]
+    print(f"{name} step: {steps[name]['seconds_per_step'] * 1e3:.1f} ms, {steps[name]['clips_per_second']:.1f} clips/s, "
+          f"{steps[name]['tokens_per_second']:.0f} tokens/s, MFU {'n/a' if mfu is None else f'{100 * mfu:.1f}%'}",
+          flush=True)
+  bench.update_bench(args.out, "train_steps", args.profile, {**machine, **steps})
   stage = runs.build(experiments.get("tokens_adaptive_fsq_magvit", args.profile))
   per_clip = {}
   for frames in args.frames:
     per_clip[str(frames)] = bench.precompute_ms_per_clip(stage, frames)
-    print(f"precompute ({args.profile}): {frames} frames: {per_clip[str(frames)]:.1f} ms per clip", flush=True)
+    print(f"precompute: {frames} frames: {per_clip[str(frames)]:.1f} ms per clip", flush=True)
   shortest, longest = min(args.frames), max(args.frames)
-  values = {"profile": args.profile, "ms_per_clip": per_clip, "backend": jax.default_backend(),
+  values = {**machine, "ms_per_clip": per_clip,
             "time_ratio_longest_to_shortest": per_clip[str(longest)] / per_clip[str(shortest)],
             "frame_ratio_longest_to_shortest": longest / shortest}
-  bench.update_bench(args.out, "precompute", values)
+  bench.update_bench(args.out, "precompute", args.profile, values)
   print(f"wrote {args.out}")
 
 

@@ -128,13 +128,18 @@ def test_adaptive_chain_runs_end_to_end_and_shares_one_precompute(tmp_path):
   assert summary["event_recall"] == pytest.approx(topk_recall(scores, events, 0.15))
 
 
-def test_bench_writes_precompute_cost_per_clip(tmp_path):
+def test_bench_writes_train_step_times_and_precompute_cost_per_clip(tmp_path):
   from lvmae import cli
   out = tmp_path / "bench.json"
   (tmp_path / "bench.json").write_text('{"other": {"kept": 1}}')
   assert cli.main(["bench", "--profile", "smoke", "--frames", "16", "32", "--out", str(out)]) == 0
   data = json.loads(out.read_text())
   assert data["other"] == {"kept": 1}  # other sections survive
-  section = data["precompute"]
+  section = data["precompute"]["smoke"]
   assert set(section["ms_per_clip"]) == {"16", "32"} and all(v > 0 for v in section["ms_per_clip"].values())
   assert section["frame_ratio_longest_to_shortest"] == 2
+  for name in ("pretrain", "finetune"):
+    step = data["train_steps"]["smoke"][name]
+    assert step["seconds_per_step"] > 0 and step["mfu"] is None  # no known peak on a CPU
+    assert step["tokens_per_second"] == pytest.approx(step["clips_per_second"] * 16 * 4 * 4)
+    assert step["model_flops_per_step"] > 0
