@@ -4,11 +4,11 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from ablations.spec import CardTable, CostFigure, GridTable, SelectionFigure
+from ablations.spec import CardTable, CostFigure, FramesFitTable, GridTable, SelectionFigure
 from lvmae.report import id_order
 
 
-def tables() -> dict[str, GridTable | CardTable | SelectionFigure | CostFigure]:
+def tables() -> dict[str, GridTable | CardTable | SelectionFigure | CostFigure | FramesFitTable]:
   """Every registered table, by id ("1", "11", ...), found by scanning this package."""
   out = {}
   for info in pkgutil.iter_modules(__path__):
@@ -18,7 +18,7 @@ def tables() -> dict[str, GridTable | CardTable | SelectionFigure | CostFigure]:
   return dict(sorted(out.items(), key=lambda kv: id_order(kv[0])))
 
 
-def get(table_id: str) -> GridTable | CardTable | SelectionFigure | CostFigure:
+def get(table_id: str) -> GridTable | CardTable | SelectionFigure | CostFigure | FramesFitTable:
   table_id = table_id.removeprefix("table")
   registered = tables()
   if table_id not in registered:

@@ -113,3 +113,33 @@ class CostFigure:
 
   def config(self, label: str) -> fdl.Config:
     return experiments.get(self.experiment, self.profile, tuple(self.base) + tuple(self.points[label]))
+
+
+@dataclasses.dataclass(frozen=True)
+class FramesFitTable:
+  """Model sizes vs the most frames whose pre-training step fits the memory of a reference
+  setting (Table 9), their compute, and fine-tuned top-1 where such a run has finished (never
+  run by the table: the cells are paper-scale). Taken at a fixed `profile`."""
+  id: str
+  title: str
+  experiment: str                      # a pre-training experiment
+  finetune_experiment: str             # whose finished runs give top-1 (encoder and frames as the row)
+  profile: str
+  base: Sequence[str]                  # --set overrides shared by every configuration
+  sizes: dict[str, Sequence[str]]      # row label -> encoder overrides, relative to the stage
+  reference: tuple[str, int]           # (size label, frames) whose memory is the budget
+  frame_choices: Sequence[int]
+  measure: str = "temp_bytes"          # lvmae.cost.compiled_memory key compared with the budget
+  measure_label: str = "activation memory"
+  claim: str = ""
+
+  def sets(self, size: str, frames: int, prefix: str = "") -> tuple[str, ...]:
+    return tuple(f"{prefix}{s}" for s in (*self.base, *self.sizes[size], f"sampling.num_frames={frames}"))
+
+  def config(self, size: str, frames: int) -> fdl.Config:
+    return experiments.get(self.experiment, self.profile, self.sets(size, frames))
+
+  def finetune_config(self, size: str, frames: int) -> fdl.Config:
+    """The fine-tuning run of this row: its encoder and frames, pre-trained with them."""
+    own = tuple(s for s in self.sets(size, frames) if s.startswith(("encoder.", "sampling.")))
+    return experiments.get(self.finetune_experiment, self.profile, own + self.sets(size, frames, "pretrained."))

@@ -136,12 +136,19 @@ def _unique_runs(cfgs) -> list:
 def cmd_reproduce(args) -> None:
   import ablations
   import experiments
-  from ablations.spec import CardTable, CostFigure, SelectionFigure
+  from ablations.spec import CardTable, CostFigure, FramesFitTable, SelectionFigure
   from lvmae import collect, report, runs
   table = ablations.get(args.table)
   results = args.results_dir
   if isinstance(table, CardTable):
     collect.card(table, experiments.get(table.experiment, table.profile), results)
+  elif isinstance(table, FramesFitTable):
+    if args.print_commands:
+      ref_size, ref_frames = table.reference
+      sets = " ".join(f"--set {s}" for s in table.sets(ref_size, ref_frames))
+      print(f"lvmae cost {table.experiment} --profile {table.profile} {sets}  # the memory budget")
+      return
+    collect.frames_fit(table, table.config, table.finetune_config, args.runs_dir, results)
   elif isinstance(table, CostFigure):
     if args.print_commands:
       for label in table.points:

@@ -122,3 +122,46 @@ def cost_figure(figure, cfgs: dict, results) -> None:
   meta = {"profile": figure.profile, "git_sha": runs.git_sha(), "compute_seconds": time.perf_counter() - start,
           "num_runs": 0, "claim": figure.claim, "points": rows}
   report.write_table(results / "figures", figure.id, figure.title, "\n".join(lines) + "\n", df, meta)
+
+
+def frames_fit(table, pretrain_config, finetune_config, runs_dir, results) -> None:
+  """A FramesFitTable: per size, the most frames within the reference's memory (XLA's compiled
+  analysis), analytic and compiled compute there, and top-1 of a finished fine-tuning run if any.
+  `pretrain_config(size, frames)` / `finetune_config(size, frames)` build the configs."""
+  start = time.perf_counter()
+  ref_size, ref_frames = table.reference
+  budget = cost.compiled_memory(runs.build(pretrain_config(ref_size, ref_frames)))[table.measure]
+  rows = []
+  for size in table.sizes:
+    frames, measured = cost.most_frames_within(lambda f: runs.build(pretrain_config(size, f)), budget,
+                                               table.frame_choices, table.measure)
+    row = {"row": size, "frames": frames, "memory_gib": None, "state_gib": None, "gmacs_per_clip": None,
+           "train_step_tflops": None,
+           "top1": None, "run": None, "memory_probes": {str(f): b / 2**30 for f, b in sorted(measured.items())}}
+    if frames is not None:
+      stage = runs.build(pretrain_config(size, frames))
+      analysis = cost.analyse(stage)
+      row.update(memory_gib=analysis["compiled"][table.measure] / 2**30,
+                 state_gib=analysis["compiled"]["argument_bytes"] / 2**30,
+                 gmacs_per_clip=analysis["macs_per_clip"]["total"] / 1e9,
+                 train_step_tflops=analysis["compiled"]["flops"] / 1e12, params_m=analysis["params"]["encoder"] / 1e6)
+      run_dir = runs_dir / runs.run_id(finetune_config(size, frames))
+      if runs.is_finished(run_dir):
+        row.update(top1=100 * runs.read_result(run_dir)["top1"], run=run_dir.name)
+    rows.append(row)
+    print(f"[table {table.id}] {size}: {frames} frames", flush=True)
+  lines = [f"| model | most frames | {table.measure_label} (GiB) | arguments: state + batch (GiB) | encoder params (M) | "
+           "pre-training GMACs/clip | train-step TFLOPs | top-1 |", "|---|---|---|---|---|---|---|---|"]
+  fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
+  for r in rows:
+    lines.append(f"| {r['row']} | {fmt(r['frames'], 'd')} | {fmt(r['memory_gib'], '.2f')} | {fmt(r['state_gib'], '.2f')} | "
+                 f"{fmt(r.get('params_m'), '.1f')} | {fmt(r['gmacs_per_clip'], ',.0f')} | {fmt(r['train_step_tflops'], '.2f')} | "
+                 f"{fmt(r['top1'], '.1f')} |")
+  lines += ["", f"Budget: the compiled {table.measure_label} of {ref_size} at {ref_frames} frames, {budget / 2**30:.2f} GiB; frames searched "
+            f"among {min(table.frame_choices)}..{max(table.frame_choices)} in steps of "
+            f"{table.frame_choices[1] - table.frame_choices[0]}; XLA's analysis, nothing run. Top-1: a finished "
+            "fine-tuning run of that model and frame count, '-' where none exists."]
+  meta = {"profile": table.profile, "git_sha": runs.git_sha(), "compute_seconds": time.perf_counter() - start,
+          "num_runs": 0, "claim": table.claim, "budget_gib": budget / 2**30, "rows": rows}
+  report.write_table(results / "tables", table.id, table.title, "\n".join(lines) + "\n",
+                     pd.DataFrame([{k: v for k, v in r.items() if k != "memory_probes"} for r in rows]), meta)

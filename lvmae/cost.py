@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Callable, Sequence
 
 import jax
 from flax import nnx
@@ -72,19 +73,24 @@ def unrolled(stage: Pretrain | Finetune) -> Pretrain | Finetune:
   return dataclasses.replace(stage, encoder=unroll(stage.encoder), pretrained=None)
 
 
-def compiled_cost(stage: Pretrain | Finetune) -> dict:
-  """XLA's FLOPs of one train step (unrolled lowering) and its memory (as configured), in bytes."""
-  start = time.perf_counter()
-  flops = unrolled(stage).lower_train_step().compile().cost_analysis()["flops"]
+def compiled_memory(stage: Pretrain | Finetune) -> dict:
+  """XLA's memory of one train step as configured (scanned, rematerialised), in bytes."""
   memory = stage.lower_train_step().compile().memory_analysis()
-  result = {"flops": float(flops),
-            "argument_bytes": int(memory.argument_size_in_bytes),
+  result = {"argument_bytes": int(memory.argument_size_in_bytes),
             "output_bytes": int(memory.output_size_in_bytes),
             "alias_bytes": int(memory.alias_size_in_bytes),
             "temp_bytes": int(memory.temp_size_in_bytes)}
   # Donated state aliases its outputs, so those bytes are counted once.
   result["total_bytes"] = (result["argument_bytes"] + result["output_bytes"] - result["alias_bytes"]
                            + result["temp_bytes"])
+  return result
+
+
+def compiled_cost(stage: Pretrain | Finetune) -> dict:
+  """XLA's FLOPs of one train step (unrolled lowering) and its memory (as configured), in bytes."""
+  start = time.perf_counter()
+  flops = unrolled(stage).lower_train_step().compile().cost_analysis()["flops"]
+  result = {"flops": float(flops), **compiled_memory(stage)}
   result["backend"] = jax.default_backend()
   result["compile_seconds"] = time.perf_counter() - start
   return result
@@ -104,3 +110,20 @@ def analyse(stage: Pretrain | Finetune, compiled: bool = True) -> dict:
     analytic_step = 6 * result["macs_per_clip"]["total"] * stage.schedule.batch_size
     result["compiled"]["flops_over_analytic_step"] = result["compiled"]["flops"] / analytic_step
   return result
+
+
+def most_frames_within(build: Callable[[int], Pretrain | Finetune], budget_bytes: float,
+                       choices: Sequence[int], measure: str = "total_bytes") -> tuple[int | None, dict[int, int]]:
+  """The largest frame count of `choices` whose train step (`build(frames)`) needs at most
+  `budget_bytes` of `measure` (a `compiled_memory` key), by binary search (memory grows with
+  frames), and the bytes measured on the way; None when even the smallest does not fit."""
+  choices, measured = sorted(choices), {}
+  low, high, best = 0, len(choices) - 1, None
+  while low <= high:
+    mid = (low + high) // 2
+    measured[choices[mid]] = compiled_memory(build(choices[mid]))[measure]
+    if measured[choices[mid]] <= budget_bytes:
+      best, low = choices[mid], mid + 1
+    else:
+      high = mid - 1
+  return best, measured
