@@ -31,6 +31,20 @@ class Cell:
     return f"lvmae run {self.experiment} --profile {profile} {sets}{suffix}"
 
 
+# The paper's method as fine-tuning overrides: adaptive FSQ-MagViT targets, adaptive decoder mask at 15%.
+LVMAE_SETS = ("pretrained.targets.kind='adaptive_fsq_magvit'", "pretrained.tokens=@tokens_adaptive_fsq_magvit",
+              "pretrained.masking.decoder_strategy='adaptive'", "pretrained.masking.decoder_budget=0.15",
+              "pretrained.importance=@tokens_adaptive_fsq_magvit")
+
+
+def clip_sets(num_frames: int, stride: int, stages: Sequence[str] = ("", "pretrained.", "pretrained.tokens.",
+                                                                      "pretrained.importance.")) -> tuple[str, ...]:
+  """Frames and stride for a fine-tuning run, its pre-training and its token caches (which must
+  read the pre-training's frames). Put them after the overrides that plug the caches in."""
+  return tuple(f"{stage}sampling.{field}={value}" for stage in stages
+               for field, value in (("num_frames", num_frames), ("stride", stride)))
+
+
 def seed_sets(seed: int) -> tuple[str, ...]:
   """The same seed for the run and its pre-training stage."""
   return (f"seed={seed}", f"pretrained.seed={seed}")

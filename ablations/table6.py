@@ -1,0 +1,16 @@
+"""Table 6: frame sweep from 16 to 96 frames with the full method (the paper: SSv2; here the
+profile's dataset, SLC at smoke and cpu). Rows shared with Table 4c reuse its runs."""
+from ablations.spec import LVMAE_SETS, GridTable, clip_sets
+
+_FRAMES = {16: 8, 32: 4, 64: 2, 96: 1}   # frames: stride (96 frames at stride 1: 3/4 of an SLC clip)
+
+TABLE = GridTable(
+    id="6",
+    title="Frame sweep, 16 to 96 frames (adaptive targets and decoder mask, 15% budget)",
+    experiment="finetune",
+    rows={f"{frames} frames": LVMAE_SETS + clip_sets(frames, stride) for frames, stride in _FRAMES.items()},
+    columns={"top-1": ()},
+    seeds=(0, 1, 2),
+    metric="top1",
+    claim="longer clips help, saturating above 64 frames",
+)
