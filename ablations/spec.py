@@ -67,6 +67,14 @@ class GridTable:
   # (stage path in the cell's config, e.g. "pretrained.tokens.tokenizer" or "" for the cell's own
   # run; result.json key; scale). A run without the key shows n/a. Needs exactly one column.
   metrics: dict[str, tuple[str, str, float]] | None = None
+  # Optional: settings reported from XLA's compiled memory instead of being run (e.g. a decoder
+  # that does not fit): label -> (experiment, profile, --set overrides, memory budget in GiB).
+  cost_rows: dict[str, tuple[str, str, Sequence[str], float]] | None = None
+
+  def cost_configs(self) -> dict[str, tuple[fdl.Config, str, float]]:
+    """label -> (config, profile, budget GiB) of each cost row."""
+    return {label: (experiments.get(name, profile, tuple(sets)), profile, budget)
+            for label, (name, profile, sets, budget) in (self.cost_rows or {}).items()}
 
   def __post_init__(self):
     if self.metrics is not None and len(self.columns) != 1:

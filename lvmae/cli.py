@@ -180,7 +180,8 @@ def cmd_reproduce(args) -> None:
       print(f"[table {table.id}: run {i}/{len(todo)}] {rid} ({cell.row} | {cell.column} | seed {cell.seed}) {state}",
             flush=True)
       runs.execute(cfg, args.runs_dir)
-    collect.grid(table, args.profile, cfgs, args.runs_dir, results, args.paper_dir, [rid for rid, *_ in todo])
+    collect.grid(table, args.profile, cfgs, args.runs_dir, results, args.paper_dir, [rid for rid, *_ in todo],
+                 cost_cfgs=table.cost_configs())
     print(f"table {table.id}: {len(todo)} runs, {time.perf_counter() - start:.0f} s this call")
   path = report.write_report(results / "tables", results / "REPORT.md")
   folder = results / ("figures" if table.id.startswith("figure") else "tables")

@@ -27,8 +27,9 @@ def stage_config(cfg, path: str):
   return cfg
 
 
-def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids) -> None:
-  """A GridTable's cells (mean ± std over seeds) beside the paper's numbers."""
+def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=None) -> None:
+  """A GridTable's cells (mean ± std over seeds) beside the paper's numbers; `cost_cfgs` (label ->
+  (config, profile, budget GiB)) are settings reported from XLA's compiled memory, not run."""
   records, measures, seen = [], table.measures(), set()
   for cell, cfg in cfgs:
     for label, (path, key, scale) in measures.items():
@@ -44,9 +45,16 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids) -> None:
   paper = report.read_paper(paper_dir / f"table{table.id}.csv")
   df = report.grid_table(records, list(table.rows), list(measures), paper)
   body = report.grid_markdown(df, list(measures), "row", table.metric_label)
+  costs = {}
+  for label, (cfg, cost_profile, budget) in (cost_cfgs or {}).items():
+    memory = cost.compiled_memory(runs.build(cfg))["total_bytes"] / 2**30
+    costs[label] = {"memory_gib": memory, "budget_gib": budget, "profile": cost_profile}
+    verdict = "over" if memory > budget else "within"
+    body += (f"\n{label}: not run. XLA's compiled memory of its pre-training step at the {cost_profile} profile is "
+             f"{memory:.1f} GiB, {verdict} the {budget:g} GiB budget.\n")
   compute = sum(json.loads((runs_dir / rid / "provenance.json").read_text())["wall_seconds"] for rid in run_ids)
   meta = {"profile": profile, "git_sha": runs.git_sha(), "compute_seconds": compute, "num_runs": len(run_ids),
-          "claim": table.claim, "cells": records}
+          "claim": table.claim, "cells": records, "cost_rows": costs}
   report.write_table(results / "tables", table.id, table.title, body, df, meta)
 
 

@@ -1,0 +1,32 @@
+"""Table 2: frame lengths of pre-training vs fine-tuning, multi-clip, and a row from the cost analysis."""
+import json
+
+import ablations
+from ablations.spec import GridTable
+from lvmae import collect, cost, runs
+
+
+def test_rows_pretrain_and_finetune_at_their_own_lengths():
+  table = ablations.get("2")
+  cells = {cell.row: runs.build(cell.config("smoke")) for cell in table.cells() if cell.seed == 0}
+  short = cells["32-frame pre-training, fine-tuned at 128"]
+  assert (short.sampling.num_frames, short.pretrained.sampling.num_frames) == (128, 32)
+  assert short.pretrained.tokens.sampling == short.pretrained.sampling and short.token_drop == 0.2
+  assert cells["128-frame pre-training, fine-tuned at 128"].pretrained.sampling.num_frames == 128
+  multi = cells["32 frames, 4 clips at evaluation"]
+  assert (multi.sampling.num_frames, multi.sampling.stride, multi.sampling.eval_clips) == (32, 1, 4)
+  (cfg, profile, budget), = table.cost_configs().values()
+  stage = runs.build(cfg)
+  assert profile == "paper" and budget == 16.0
+  assert stage.masking.decoder_strategy == "none" and stage.grid == (64, 14, 14)
+
+
+def test_cost_rows_report_memory_against_the_budget(tmp_path, monkeypatch):
+  monkeypatch.setattr(cost, "compiled_memory", lambda stage: {"total_bytes": 17.5 * 2**30})
+  table = GridTable(id="2", title="t", experiment="finetune", rows={}, columns={"top-1": ()},
+                    cost_rows={"big": ("pretrain", "smoke", (), 16.0), "small": ("pretrain", "smoke", (), 32.0)})
+  collect.grid(table, "smoke", [], tmp_path / "runs", tmp_path, tmp_path / "paper", [], cost_cfgs=table.cost_configs())
+  meta = json.loads((tmp_path / "tables" / "table2.json").read_text())
+  assert "big: not run" in meta["body_md"] and "17.5 GiB, over the 16 GiB budget" in meta["body_md"]
+  assert "within the 32 GiB budget" in meta["body_md"]
+  assert meta["cost_rows"]["big"]["memory_gib"] == 17.5
