@@ -21,12 +21,16 @@ class Cell:
   seed: int
   experiment: str
   sets: tuple[str, ...]
+  profile_sets: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (profile, overrides applied last there)
+
+  def sets_at(self, profile: str) -> tuple[str, ...]:
+    return self.sets + dict(self.profile_sets).get(profile, ())
 
   def config(self, profile: str) -> fdl.Config:
-    return experiments.get(self.experiment, profile, self.sets)
+    return experiments.get(self.experiment, profile, self.sets_at(profile))
 
   def command(self, profile: str, stage: str | None = None) -> str:
-    sets = " ".join(f"--set {s}" for s in self.sets)
+    sets = " ".join(f"--set {s}" for s in self.sets_at(profile))
     suffix = f" --stage {stage}" if stage else ""
     return f"lvmae run {self.experiment} --profile {profile} {sets}{suffix}"
 
@@ -70,6 +74,8 @@ class GridTable:
   # Optional: settings reported from XLA's compiled memory instead of being run (e.g. a decoder
   # that does not fit): label -> (experiment, profile, --set overrides, memory budget in GiB).
   cost_rows: dict[str, tuple[str, str, Sequence[str], float]] | None = None
+  # Optional: overrides for one profile only, applied to every cell (e.g. the paper's dataset).
+  profile_sets: dict[str, Sequence[str]] | None = None
 
   def cost_configs(self) -> dict[str, tuple[fdl.Config, str, float]]:
     """label -> (config, profile, budget GiB) of each cost row."""
@@ -87,7 +93,8 @@ class GridTable:
     return {column: ("", self.metric, self.scale) for column in self.columns}
 
   def cells(self) -> list[Cell]:
-    return [Cell(row, column, seed, self.experiment, tuple(row_sets) + tuple(col_sets) + seed_sets(seed))
+    by_profile = tuple((profile, tuple(sets)) for profile, sets in (self.profile_sets or {}).items())
+    return [Cell(row, column, seed, self.experiment, tuple(row_sets) + tuple(col_sets) + seed_sets(seed), by_profile)
             for row, row_sets in self.rows.items()
             for column, col_sets in self.columns.items()
             for seed in self.seeds]

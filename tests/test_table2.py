@@ -1,4 +1,5 @@
-"""Table 2: frame lengths of pre-training vs fine-tuning, multi-clip, and a row from the cost analysis."""
+"""Tables 2 and 6: frame lengths of pre-training vs fine-tuning, multi-clip, a row from the cost
+analysis, and per-profile overrides (the paper profile's dataset)."""
 import json
 
 import ablations
@@ -30,3 +31,12 @@ def test_cost_rows_report_memory_against_the_budget(tmp_path, monkeypatch):
   assert "big: not run" in meta["body_md"] and "17.5 GiB, over the 16 GiB budget" in meta["body_md"]
   assert "within the 32 GiB budget" in meta["body_md"]
   assert meta["cost_rows"]["big"]["memory_gib"] == 17.5
+
+
+def test_table6_reads_ssv2_at_the_paper_profile_only():
+  cell = ablations.get("6").cells()[0]
+  paper = runs.build(cell.config("paper"))
+  assert {paper.data.name, paper.pretrained.data.name, paper.pretrained.tokens.data.name} == {"ssv2"}
+  assert paper.data.num_classes == 174 and "data.name='ssv2'" in cell.command("paper")
+  assert type(runs.build(cell.config("smoke")).data).__name__ == "SLCData"
+  assert "ssv2" not in cell.command("smoke")
