@@ -76,6 +76,17 @@ class GridTable:
   cost_rows: dict[str, tuple[str, str, Sequence[str], float]] | None = None
   # Optional: overrides for one profile only, applied to every cell (e.g. the paper's dataset).
   profile_sets: dict[str, Sequence[str]] | None = None
+  # Optional: a column of each row's compiled train-step memory relative to a reference row,
+  # at a fixed setting: (experiment, profile, shared --set overrides, row -> overrides, reference row).
+  memory_column: tuple[str, str, Sequence[str], dict[str, Sequence[str]], str] | None = None
+
+  def memory_configs(self) -> tuple[dict[str, fdl.Config], str, str] | None:
+    """(row -> config, profile, reference row) of the memory column, or None."""
+    if self.memory_column is None:
+      return None
+    name, profile, base, per_row, reference = self.memory_column
+    return ({row: experiments.get(name, profile, tuple(base) + tuple(sets)) for row, sets in per_row.items()},
+            profile, reference)
 
   def cost_configs(self) -> dict[str, tuple[fdl.Config, str, float]]:
     """label -> (config, profile, budget GiB) of each cost row."""

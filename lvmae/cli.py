@@ -181,7 +181,7 @@ def cmd_reproduce(args) -> None:
             flush=True)
       runs.execute(cfg, args.runs_dir)
     collect.grid(table, args.profile, cfgs, args.runs_dir, results, args.paper_dir, [rid for rid, *_ in todo],
-                 cost_cfgs=table.cost_configs())
+                 cost_cfgs=table.cost_configs(), memory_cfgs=table.memory_configs())
     print(f"table {table.id}: {len(todo)} runs, {time.perf_counter() - start:.0f} s this call")
   path = report.write_report(results / "tables", results / "REPORT.md")
   folder = results / ("figures" if table.id.startswith("figure") else "tables")

@@ -27,9 +27,10 @@ def stage_config(cfg, path: str):
   return cfg
 
 
-def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=None) -> None:
+def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=None, memory_cfgs=None) -> None:
   """A GridTable's cells (mean ± std over seeds) beside the paper's numbers; `cost_cfgs` (label ->
-  (config, profile, budget GiB)) are settings reported from XLA's compiled memory, not run."""
+  (config, profile, budget GiB)) are settings reported from XLA's compiled memory, not run;
+  `memory_cfgs` ((row -> config, profile, reference row)) adds a column of memory relative to a row."""
   records, measures, seen = [], table.measures(), set()
   for cell, cfg in cfgs:
     for label, (path, key, scale) in measures.items():
@@ -44,7 +45,14 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=
                       "value": float("nan") if value is None else value * scale, "run": run_dir.name})
   paper = report.read_paper(paper_dir / f"table{table.id}.csv")
   df = report.grid_table(records, list(table.rows), list(measures), paper)
-  body = report.grid_markdown(df, list(measures), "row", table.metric_label)
+  extra, memory = {}, {}
+  if memory_cfgs is not None:
+    row_cfgs, memory_profile, reference = memory_cfgs
+    memory = {row: cost.compiled_memory(runs.build(cfg))["total_bytes"] for row, cfg in row_cfgs.items()}
+    label = f"memory vs {reference} ({memory_profile} profile)"
+    extra[label] = {row: f"{b / memory[reference]:.2f}x ({b / 2**30:.1f} GiB)" for row, b in memory.items()}
+    df[label] = [memory[row] / memory[reference] if row in memory else float("nan") for row in df.row]
+  body = report.grid_markdown(df, list(measures), "row", table.metric_label, extra)
   costs = {}
   for label, (cfg, cost_profile, budget) in (cost_cfgs or {}).items():
     memory = cost.compiled_memory(runs.build(cfg))["total_bytes"] / 2**30
@@ -54,7 +62,7 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=
              f"{memory:.1f} GiB, {verdict} the {budget:g} GiB budget.\n")
   compute = sum(json.loads((runs_dir / rid / "provenance.json").read_text())["wall_seconds"] for rid in run_ids)
   meta = {"profile": profile, "git_sha": runs.git_sha(), "compute_seconds": compute, "num_runs": len(run_ids),
-          "claim": table.claim, "cells": records, "cost_rows": costs}
+          "claim": table.claim, "cells": records, "cost_rows": costs, "memory_bytes": memory}
   report.write_table(results / "tables", table.id, table.title, body, df, meta)
 
 

@@ -58,14 +58,18 @@ def grid_table(records: Sequence[dict], rows: Sequence[str], columns: Sequence[s
   return pd.DataFrame(out)
 
 
-def grid_markdown(table: pd.DataFrame, columns: Sequence[str], row_header: str, metric_label: str) -> str:
-  head = [row_header] + [h for c in columns for h in (f"{c}: ours", f"{c}: paper")]
+def grid_markdown(table: pd.DataFrame, columns: Sequence[str], row_header: str, metric_label: str,
+                  extra: dict[str, dict[str, str]] | None = None) -> str:
+  """Ours and the paper's per column; `extra`: more columns, label -> {row: shown text}."""
+  extra = extra or {}
+  head = [row_header] + [h for c in columns for h in (f"{c}: ours", f"{c}: paper")] + list(extra)
   lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   for _, r in table.iterrows():
     cells = [str(r["row"])]
     for c in columns:
       cells.append(_fmt(r[f"{c} mean"], r[f"{c} std"], r[f"{c} n"]))
       cells.append("n/a" if np.isnan(r[f"{c} paper"]) else f"{r[f'{c} paper']:.1f}")
+    cells += [values.get(r["row"], "-") for values in extra.values()]
     lines.append("| " + " | ".join(cells) + " |")
   note = (f"\n{metric_label}; ours: mean ± std over seeds (sample std), n per cell in the CSV; "
           "paper: as reported, n/a where the paper's number is not known.\n")

@@ -1,5 +1,5 @@
-"""Tables 2 and 6: frame lengths of pre-training vs fine-tuning, multi-clip, a row from the cost
-analysis, and per-profile overrides (the paper profile's dataset)."""
+"""Tables 2, 6 and 8: frame lengths of pre-training vs fine-tuning, multi-clip, a row from the cost
+analysis, per-profile overrides (the paper profile's dataset) and a relative-memory column."""
 import json
 
 import ablations
@@ -40,3 +40,23 @@ def test_table6_reads_ssv2_at_the_paper_profile_only():
   assert paper.data.num_classes == 174 and "data.name='ssv2'" in cell.command("paper")
   assert type(runs.build(cell.config("smoke")).data).__name__ == "SLCData"
   assert "ssv2" not in cell.command("smoke")
+
+
+def test_memory_column_is_relative_to_the_reference_row(tmp_path, monkeypatch):
+  monkeypatch.setattr(cost, "compiled_memory",
+                      lambda stage: {"total_bytes": stage.masking.decoder_budget * 2**30})
+  table = GridTable(id="8", title="t", experiment="finetune", rows={"15%": (), "50%": ()}, columns={"top-1": ()},
+                    memory_column=("pretrain", "smoke", (), {"15%": ("masking.decoder_budget=0.15",),
+                                                              "50%": ("masking.decoder_budget=0.5",)}, "15%"))
+  collect.grid(table, "smoke", [], tmp_path / "runs", tmp_path, tmp_path / "paper", [],
+               memory_cfgs=table.memory_configs())
+  body = json.loads((tmp_path / "tables" / "table8.json").read_text())["body_md"]
+  assert "| 15% | - | n/a | 1.00x (0.1 GiB) |" in body and "| 50% | - | n/a | 3.33x (0.5 GiB) |" in body
+
+
+def test_registered_table8_sweeps_budgets_at_128_frames():
+  table = ablations.get("8")
+  stages = {cell.row: runs.build(cell.config("smoke")) for cell in table.cells() if cell.seed == 0}
+  assert list(stages) == ["5%", "10%", "15%", "25%", "50%"]
+  assert all(s.sampling.num_frames == 128 and s.pretrained.masking.decoder_strategy == "adaptive" for s in stages.values())
+  assert stages["50%"].pretrained.masking.decoder_budget == 0.5
