@@ -41,7 +41,7 @@ def test_mesh_axes_and_errors():
     sharding.check_batch(mesh, 12)
 
 
-@pytest.mark.parametrize("fsdp", [1, 2, 8])
+@pytest.mark.parametrize("fsdp", [1, 2])  # data parallel only; both axes
 def test_sharded_step_matches_the_single_device_step(fsdp):
   stage = _stage()
   tx = stage.schedule.optimizer()
