@@ -148,6 +148,7 @@ def cmd_reproduce(args) -> None:
       sets = " ".join(f"--set {s}" for s in table.sets(ref_size, ref_frames))
       print(f"lvmae cost {table.experiment} --profile {table.profile} {sets}  # the memory budget")
       return
+    _enable_compilation_cache(args.runs_dir)  # a second call loads the compiled steps
     collect.frames_fit(table, table.config, table.finetune_config, args.runs_dir, results)
   elif isinstance(table, CostFigure):
     if args.print_commands:
@@ -155,6 +156,7 @@ def cmd_reproduce(args) -> None:
         sets = " ".join(f"--set {s}" for s in (*table.base, *table.points[label]))
         print(f"lvmae cost {table.experiment} --profile {table.profile} {sets}  # {label}")
       return
+    _enable_compilation_cache(args.runs_dir)
     collect.cost_figure(table, {label: table.config(label) for label in table.points}, results)
   elif isinstance(table, SelectionFigure):
     if args.print_commands:
