@@ -169,8 +169,8 @@ class FramesFitTable:
   sizes: dict[str, Sequence[str]]      # row label -> encoder overrides, relative to the stage
   reference: tuple[str, int]           # (size label, frames) whose memory is the budget
   frame_choices: Sequence[int]
-  measure: str = "temp_bytes"          # lvmae.cost.compiled_memory key compared with the budget
-  measure_label: str = "activation memory"
+  measure: str = "total_bytes"         # lvmae.cost.compiled_memory key compared with the budget
+  measure_label: str = "memory"
   claim: str = ""
 
   def sets(self, size: str, frames: int, prefix: str = "") -> tuple[str, ...]:

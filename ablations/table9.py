@@ -19,7 +19,5 @@ TABLE = FramesFitTable(
            "ViT-L": ("encoder.width=1024", "encoder.depth=24", "encoder.heads=16")},
     reference=("ViT-B", 128),
     frame_choices=tuple(range(16, 513, 16)),
-    measure="total_bytes",
-    measure_label="memory",
     claim="larger models, fewer frames, more compute",
 )

@@ -1,8 +1,8 @@
 """`--set a.b=value` overrides: a dotted path into a Fiddle config and a Python literal value.
 
 A section left at its dataclass default (e.g. a stage's `parallel`) is turned into a config when
-one of its fields is set. A value `@name` is the registered experiment `name` at the same profile: it plugs a whole stage
-in as an upstream stage (e.g. `--set pretrained.tokens=@tokens_fsq_magvit`).
+one of its fields is set. A value `@name` is the registered experiment `name` at the same
+profile: it plugs a whole stage in as an upstream stage (e.g. `--set pretrained.tokens=@tokens_fsq_magvit`).
 """
 from __future__ import annotations
 

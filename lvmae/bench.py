@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import statistics
 import time
 from pathlib import Path
-
-import os
 
 import jax
 import numpy as np

@@ -55,11 +55,11 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=
   body = report.grid_markdown(df, list(measures), "row", table.metric_label, extra)
   costs = {}
   for label, (cfg, cost_profile, budget) in (cost_cfgs or {}).items():
-    memory = cost.compiled_memory(runs.build(cfg))["total_bytes"] / 2**30
-    costs[label] = {"memory_gib": memory, "budget_gib": budget, "profile": cost_profile}
-    verdict = "over" if memory > budget else "within"
+    gib = cost.compiled_memory(runs.build(cfg))["total_bytes"] / 2**30
+    costs[label] = {"memory_gib": gib, "budget_gib": budget, "profile": cost_profile}
+    verdict = "over" if gib > budget else "within"
     body += (f"\n{label}: not run. XLA's compiled memory of its pre-training step at the {cost_profile} profile is "
-             f"{memory:.1f} GiB, {verdict} the {budget:g} GiB budget.\n")
+             f"{gib:.1f} GiB, {verdict} the {budget:g} GiB budget.\n")
   compute = sum(json.loads((runs_dir / rid / "provenance.json").read_text())["wall_seconds"] for rid in run_ids)
   meta = {"profile": profile, "git_sha": runs.git_sha(), "compute_seconds": compute, "num_runs": len(run_ids),
           "claim": table.claim, "cells": records, "cost_rows": costs, "memory_bytes": memory}

@@ -8,7 +8,7 @@ import pytest
 
 from lvmae.masking.grid import patchify
 from lvmae.tokenizer.metrics import (
-    codebook_perplexity, codebook_usage, event_tokens, psnr, selection_recall, topk_recall)
+    codebook_perplexity, codebook_usage, event_tokens, psnr, selection_recall, topk_mask, topk_recall)
 
 
 def test_psnr_hand_values():
@@ -82,3 +82,9 @@ def test_topk_recall_perfect_and_random_scorers():
   big = rng.uniform(size=(64, 1024)) < 0.1
   scores = rng.uniform(size=big.shape)
   assert topk_recall(scores, big, 0.3) == pytest.approx(0.3, abs=0.02)
+
+
+def test_topk_mask_keeps_k_per_clip_and_breaks_ties_to_the_lower_index():
+  scores = np.array([[0.1, 0.9, 0.5, 0.9], [1.0, 1.0, 1.0, 1.0]])
+  np.testing.assert_array_equal(topk_mask(scores, 0.5), [[False, True, False, True], [True, True, False, False]])
+  assert topk_mask(scores, 0.0).sum() == 0

@@ -86,9 +86,9 @@ def event_tokens(info, grid: Sequence[int], clip_frames_indices=None) -> np.ndar
   return x.any(axis=axes).reshape(lead + (gt * gh * gw,))
 
 
-def topk_recall(scores, event_mask, budget: float) -> float:
-  """Keeps the round(budget * N) highest scores of each clip (ties go to the lower token index)
-  and returns `selection_recall` of that selection. scores, event_mask: (B, N)."""
+def topk_mask(scores, budget: float) -> np.ndarray:
+  """(B, N) scores -> (B, N) bool: the round(budget * N) highest scores of each clip (ties go to the
+  lower token index)."""
   scores = np.asarray(scores, np.float64)
   if scores.ndim != 2:
     raise ValueError(f"scores must be (B, N), got shape {scores.shape}")
@@ -98,4 +98,9 @@ def topk_recall(scores, event_mask, budget: float) -> float:
   order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
   selected = np.zeros(scores.shape, dtype=bool)
   np.put_along_axis(selected, order, True, axis=1)
-  return selection_recall(selected, event_mask)
+  return selected
+
+
+def topk_recall(scores, event_mask, budget: float) -> float:
+  """`selection_recall` of `topk_mask(scores, budget)`. scores, event_mask: (B, N)."""
+  return selection_recall(topk_mask(scores, budget), event_mask)

@@ -27,7 +27,7 @@ from flax import nnx
 from tqdm import tqdm
 
 from lvmae.data.pipeline import ExternalVideoData, SLCData, Sampling, first_view
-from lvmae.tokenizer.metrics import event_tokens, topk_recall
+from lvmae.tokenizer.metrics import event_tokens, topk_mask
 from lvmae.tokenizer.scorer import selection_scores
 from lvmae.train.tokenizer import Tokenizer, load_tokenizer, to_signed_unit
 from lvmae.validation import ConfigError, check_divisible, check_positive
@@ -101,7 +101,7 @@ class Precompute:
                                         shape=(n, t, h, w, self.tokenizer.quantizer.dim))
     scores = (np.lib.format.open_memmap(tmp[SCORES], mode="w+", dtype=np.float32, shape=(n, t * h * w))
               if adaptive else None)
-    start, warm, hits, events_total = time.perf_counter(), None, 0.0, 0
+    start, warm, hits, events_total = time.perf_counter(), None, 0, 0
     for begin in tqdm(range(0, n, self.batch_size), desc=f"precompute {run_dir.name}", unit="batch"):
       elements = [source[i] for i in range(begin, min(n, begin + self.batch_size))]
       video = np.stack([first_view(e["video"], self.sampling) for e in elements])
@@ -111,8 +111,8 @@ class Precompute:
         scores[begin:begin + len(video)] = out["scores"]
         if "info" in elements[0]:  # SLC: how many event tokens the top scores cover
           events = np.stack([event_tokens(first_view(e["info"], self.sampling), self.grid) for e in elements])
-          hits += topk_recall(out["scores"], events, self.tokenizer.recall_budget) * events.sum()
-          events_total += int(events.sum())
+          hits += int(np.count_nonzero(topk_mask(out["scores"], self.tokenizer.recall_budget) & events))
+          events_total += int(np.count_nonzero(events))
       if warm is None:  # time after the first (compiling) batch
         warm = (time.perf_counter(), len(video))
     seconds = time.perf_counter() - start

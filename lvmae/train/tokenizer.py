@@ -9,6 +9,7 @@ the Frechet distance of clip features (FVD's formula) when `fvd_file` names a fe
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 from pathlib import Path
@@ -225,7 +226,7 @@ class Tokenizer:
     scorer_features = nnx.jit(lambda s, v: s.features(to_signed_unit(v)))
     fvd_net = losses_lib.FeatureNetwork.load(self.fvd_file) if self.fvd_file else None
     psnrs, indices, features, count = [], [], {"real": [], "recon": []}, 0
-    hits, events_total = {"event_recall": 0, "event_recall_untrained": 0, "event_recall_pixels": 0}, 0
+    hits, events_total = collections.Counter(), 0
     ft, fs = self.autoencoder.factors
     for video, info in self.eval_clips():
       out = jax.device_get(forward(model, video, jax.random.key(count)))
@@ -243,8 +244,8 @@ class Tokenizer:
         if untrained is not None:
           candidates["event_recall_untrained"] = np.asarray(scorer_features(untrained.scorer, video))
         for name, feats in candidates.items():
-          hits[name] += metrics.topk_recall(selection_scores(feats), events, self.recall_budget) * events.sum()
-        events_total += int(events.sum())
+          hits[name] += int(np.count_nonzero(metrics.topk_mask(selection_scores(feats), self.recall_budget) & events))
+        events_total += int(np.count_nonzero(events))
       count += len(video)
     indices = np.concatenate(indices)
     result = {"psnr": float(np.sum(psnrs) / count), "num_eval": count,
@@ -255,8 +256,7 @@ class Tokenizer:
       real, fake = (losses_lib.feature_statistics(np.concatenate(features[k])) for k in ("real", "recon"))
       result["fvd"] = losses_lib.frechet_distance(*real, *fake)
     if events_total:
-      result.update({name: float(h / events_total) for name, h in hits.items()
-                     if untrained is not None or name != "event_recall_untrained"})
+      result.update({name: h / events_total for name, h in hits.items()})
       result.update(recall_budget=self.recall_budget, event_tokens=events_total)
     return result
 
