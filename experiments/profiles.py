@@ -14,7 +14,7 @@ import fiddle as fdl
 
 from experiments.base import autoencoder
 from experiments.registry import register_profile, stages
-from lvmae.data.pipeline import ExternalVideoData
+from lvmae.data.videos import VideoData
 from lvmae.models.specs import VIT_SIZES
 from lvmae.tokenizer.quantizers import FSQ, LFQ
 from lvmae.train.finetune import Finetune
@@ -146,7 +146,7 @@ EK100_TRAIN_CLIPS = 67_217
 def _paper_tokenizer(stage: fdl.Config) -> None:
   # Kinetics-600, 16-frame clips, FSQ with an 18-bit codebook (paper). Levels 8^6, widths, GAN
   # weight/start, steps and batch are not given: MAGVIT-v2-like choices.
-  stage.data = fdl.Config(ExternalVideoData, name="kinetics_600", root="", image_size=224,
+  stage.data = fdl.Config(VideoData, name="kinetics_600", root="", image_size=224,
                           train_split="train", eval_split="validation")
   _set(stage.sampling, num_frames=16, stride=2)
   if fdl.get_callable(stage.quantizer) is FSQ:
@@ -162,7 +162,7 @@ def _paper_tokenizer(stage: fdl.Config) -> None:
 
 
 def _paper_pretrain_data(stage: fdl.Config) -> None:
-  stage.data = fdl.Config(ExternalVideoData, name="epic_kitchens_100", root="", image_size=224,
+  stage.data = fdl.Config(VideoData, name="epic_kitchens_100", root="", image_size=224,
                           train_split="train", eval_split="validation")
   _set(stage.sampling, stride=2)        # not given in the paper: VideoMAE's stride for SSv2
 

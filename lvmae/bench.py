@@ -48,7 +48,7 @@ def _random_batch(stage) -> dict:
     if name == "video":
       out[name] = rng.integers(0, 256, spec.shape, dtype=np.uint8)
     elif name == "label":
-      out[name] = rng.integers(0, stage.data.num_classes, spec.shape).astype(np.int32)
+      out[name] = rng.integers(0, min(stage.data.heads), spec.shape).astype(np.int32)
     else:
       out[name] = rng.random(spec.shape, dtype=np.float32)
   return out

@@ -154,7 +154,7 @@ def test_multi_clip_evaluation_averages_clip_posteriors():
   batches = [{"video": rng.integers(0, 256, (3, 4, 2, 8, 8, 3), dtype=np.uint8),
               "label": np.array([0, 1, 2]), "index": np.arange(3) + 3 * i} for i in range(2)]
   batches[-1] = {k: v[:2] for k, v in batches[-1].items()}  # a short last batch is padded
-  out = evaluate(ClipMeanModel(), batches, tubelet=(2, 4, 4), grid=(1, 2, 2), batch_size=3)
+  out = evaluate(ClipMeanModel(), batches, tubelet=(2, 4, 4), grid=(1, 2, 2), batch_size=3, heads=(3,))
   assert out["probs"].shape == (5, 3) and list(out["index"]) == [0, 1, 2, 3, 4]
   from lvmae.train.state import INPUT_MEAN, INPUT_STD
   for b, batch in enumerate(batches):

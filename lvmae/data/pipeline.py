@@ -6,7 +6,7 @@ Threads (not worker processes) read and decode: on a few CPU cores they are fast
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 import grain
 import numpy as np
@@ -52,6 +52,18 @@ class SLCData:
   def num_classes(self) -> int:
     return NUM_CLASSES
 
+  @property
+  def heads(self) -> tuple[int, ...]:
+    return (NUM_CLASSES,)
+
+  @property
+  def head_names(self) -> tuple[str, ...]:
+    return ("count",)
+
+  def spatial(self, which: str) -> None:
+    """SLC clips are model-sized already: no spatial transform."""
+    return None
+
   def source(self, which: str) -> SLCSource:
     """`which` is "train" or "eval"."""
     if which == "train":
@@ -59,17 +71,29 @@ class SLCData:
     return SLCSource(self.eval_split, self.preset, self.size, self.num_eval)
 
 
+SAMPLING_MODES = ("dense", "segment", "uniform")
+
+
 @dataclasses.dataclass(frozen=True)
 class Sampling:
-  """Which frames of a clip a model sees: `num_frames` frames, `stride` apart."""
+  """Which frames of a clip a model sees.
+
+  dense: `num_frames` frames `stride` apart from a random start (training) or from evenly spread
+    starts (evaluation); in a clip shorter than the span the last frame repeats.
+  segment: the clip cut into `num_frames` equal segments, one frame from each (random in training,
+    the middle at evaluation): a whole long or short clip in `num_frames` frames.
+  uniform: `num_frames` evenly spaced frames from the first to the last, in training too.
+  """
   num_frames: int = 32
   stride: int = 4
   eval_clips: int = 1  # temporal clips averaged at evaluation (multi-clip test when > 1)
+  mode: str = "dense"
 
   def __post_init__(self):
     check_positive("num_frames", self.num_frames)
     check_positive("stride", self.stride)
     check_positive("eval_clips", self.eval_clips)
+    check_choice("mode", self.mode, SAMPLING_MODES)
 
   def span(self) -> int:
     return (self.num_frames - 1) * self.stride + 1
@@ -87,6 +111,29 @@ def frame_indices(clip_frames: int, num_frames: int, stride: int, start: int) ->
   return idx
 
 
+def sample_indices(clip_frames: int, sampling: Sampling, rng: np.random.Generator | None = None,
+                   view: int = 0) -> np.ndarray:
+  """Frame indices of one view of a clip of `clip_frames` frames: random for training (`rng`
+  given), else evaluation view `view` of `sampling.eval_clips`."""
+  n, views = sampling.num_frames, sampling.eval_clips
+  if clip_frames <= 0:
+    raise ValueError(f"a clip of {clip_frames} frames has nothing to sample")
+  if sampling.mode == "uniform":
+    return np.round(np.linspace(0, clip_frames - 1, n)).astype(np.int64)
+  if sampling.mode == "segment":
+    edges = np.linspace(0, clip_frames, n + 1)
+    if rng is not None:
+      offsets = rng.random(n)
+    else:
+      offsets = np.full(n, (view + 0.5) / views)
+    return np.minimum(np.floor(edges[:-1] + offsets * np.diff(edges)), clip_frames - 1).astype(np.int64)
+  if rng is not None:
+    start = rng.integers(0, max(clip_frames - sampling.span(), 0) + 1)
+  else:
+    start = eval_starts(clip_frames, sampling)[view]
+  return np.minimum(start + sampling.stride * np.arange(n), clip_frames - 1)
+
+
 def first_view(frames: np.ndarray, sampling: Sampling) -> np.ndarray:
   """The frames (or per-frame side outputs) a model sees of a clip sampled from its first frame:
   the view that per-clip caches (token targets, importance scores) are computed for."""
@@ -94,37 +141,56 @@ def first_view(frames: np.ndarray, sampling: Sampling) -> np.ndarray:
 
 
 def eval_starts(clip_frames: int, sampling: Sampling) -> np.ndarray:
-  """Start frames of the evaluation clips: centred for one clip, evenly spread for several."""
-  last = clip_frames - sampling.span()
+  """Start frames of the evaluation clips: centred for one clip, evenly spread for several
+  (all 0 in a clip shorter than the span)."""
+  last = max(clip_frames - sampling.span(), 0)
   if sampling.eval_clips == 1:
     return np.array([last // 2])
   return np.round(np.linspace(0, last, sampling.eval_clips)).astype(int)
 
 
+class SkippedClip(Exception):
+  """Raised by a source's lazily decoded clip that could not be read (already counted)."""
+
+
+Spatial = Callable[[np.ndarray, np.random.Generator], np.ndarray]  # (T,H,W,C) -> (T,S,S,C) uint8
+Crops = Callable[[np.ndarray], np.ndarray]                          # (T,H,W,C) -> (crops,T,S,S,C)
+
+
 class _RandomClip(grain.transforms.RandomMap):
-  """Training view: a random temporal offset (or the first frame, to match cached per-clip
-  targets); keeps only the model's inputs."""
+  """Training view: frames drawn by `sampling` (or from the first frame, to match cached per-clip
+  targets), then the spatial augmentation if any; keeps only the model's inputs. A clip that
+  cannot be decoded becomes None (filtered out before batching)."""
 
-  def __init__(self, sampling: Sampling, keys: tuple[str, ...], random_offset: bool = True):
-    self.sampling, self.keys, self.random_offset = sampling, keys, random_offset
+  def __init__(self, sampling: Sampling, keys: tuple[str, ...], random_offset: bool = True,
+               spatial: Spatial | None = None):
+    self.sampling, self.keys, self.random_offset, self.spatial = sampling, keys, random_offset, spatial
 
-  def random_map(self, element: dict, rng: np.random.Generator) -> dict:
+  def random_map(self, element: dict, rng: np.random.Generator) -> dict | None:
     video = element["video"]
-    start = rng.integers(0, video.shape[0] - self.sampling.span() + 1) if self.random_offset else 0
-    idx = frame_indices(video.shape[0], self.sampling.num_frames, self.sampling.stride, start)
+    if self.random_offset:
+      idx = sample_indices(video.shape[0], self.sampling, rng)
+    else:
+      idx = frame_indices(video.shape[0], self.sampling.num_frames, self.sampling.stride, 0)
+    try:
+      frames = np.ascontiguousarray(video[idx])
+    except SkippedClip:
+      return None
     out = {k: element[k] for k in self.keys if k != "video"}
-    out["video"] = np.ascontiguousarray(video[idx])
+    out["video"] = frames if self.spatial is None else self.spatial(frames, rng)
     return out
 
 
 def train_iterator(source: ClipSource, sampling: Sampling, *, batch_size: int, seed: int,
                    keys: tuple[str, ...] = ("video", "label"), num_threads: int = 2,
                    prefetch: int = 4, random_offset: bool = True,
-                   shard: tuple[int, int] = (0, 1)) -> grain.DatasetIterator:
+                   shard: tuple[int, int] = (0, 1), spatial: Spatial | None = None) -> grain.DatasetIterator:
   """An endless, shuffled (reshuffled every epoch), checkpointable iterator of batches.
 
   shard (index, count): this process reads clips index, index + count, ... only (multi-host runs
   pass (jax.process_index(), jax.process_count()) and a per-process batch_size).
+  spatial: the training augmentation of decoded frames (real videos); None keeps them as they are.
+  A source whose clips may fail to decode (`may_skip`) has them dropped before batching.
   """
   index, count = shard
   ds = grain.MapDataset.source(source)
@@ -132,60 +198,36 @@ def train_iterator(source: ClipSource, sampling: Sampling, *, batch_size: int, s
     ds = ds[index::count]
   if len(ds) < batch_size:
     raise ConfigError("batch_size", batch_size, f"larger than the {len(ds)} clips of {source!r} this process reads")
-  ds = (ds.shuffle(seed=seed).repeat()
-        .random_map(_RandomClip(sampling, keys, random_offset), seed=seed + 1)
-        .batch(batch_size, drop_remainder=True))
+  ds = ds.shuffle(seed=seed).repeat().random_map(_RandomClip(sampling, keys, random_offset, spatial), seed=seed + 1)
   options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch)
-  return iter(ds.to_iter_dataset(options))
+  if getattr(source, "may_skip", False):
+    ds = ds.filter(lambda element: element is not None).to_iter_dataset(options)
+    return iter(ds.batch(batch_size, drop_remainder=True))
+  return iter(ds.batch(batch_size, drop_remainder=True).to_iter_dataset(options))
 
 
 def eval_batches(source: ClipSource, sampling: Sampling, *, batch_size: int,
-                 num_threads: int = 2) -> Iterator[dict]:
-  """Every clip once, in order; `video` is (B, clips, T, H, W, C) uint8; the last batch may be short."""
+                 num_threads: int = 2, crops: Crops | None = None) -> Iterator[dict]:
+  """Every readable clip once, in order; `video` is (B, views, T, H, W, C) uint8 with views =
+  eval_clips x crops (temporal-major); the last batch may be short. Each element keeps its
+  `index` (and `duration` where the source gives one)."""
+  extra = ("duration",)
 
-  def views(element: dict) -> dict:
+  def views(element: dict) -> dict | None:
     video = element["video"]
-    starts = eval_starts(video.shape[0], sampling)
-    clips = [video[frame_indices(video.shape[0], sampling.num_frames, sampling.stride, s)]
-             for s in starts]
-    return {"video": np.stack(clips), "label": element["label"], "index": element["index"]}
+    try:
+      clips = [np.ascontiguousarray(video[sample_indices(video.shape[0], sampling, view=v)])
+               for v in range(sampling.eval_clips)]
+    except SkippedClip:
+      return None
+    stacked = np.concatenate([crops(c) for c in clips]) if crops is not None else np.stack(clips)
+    out = {"video": stacked, "label": element["label"], "index": element["index"]}
+    out.update({k: element[k] for k in extra if k in element})
+    return out
 
-  ds = grain.MapDataset.source(source).map(views).batch(batch_size, drop_remainder=False)
-  return iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=2)))
-
-
-# Class counts of the paper's datasets (EPIC-Kitchens-100: the verb head).
-EXTERNAL_DATASETS = {"epic_kitchens_100": 97, "diving48": 48, "ssv2": 174, "finegym288": 288,
-                     "kinetics_600": 600, "kinetics_710": 710}
-
-
-@dataclasses.dataclass(frozen=True)
-class ExternalVideoData:
-  """One of the paper's real datasets under `root`: the paper profile's data.
-
-  It fixes the shapes (image size, classes) so paper-profile configs build and lower on any
-  machine; reading the videos needs the dataset readers, which this version does not have.
-  """
-  name: str = "epic_kitchens_100"
-  root: str = ""
-  image_size: int = 224
-  train_split: str = "train"
-  eval_split: str = "validation"
-
-  def __post_init__(self):
-    check_choice("name", self.name, EXTERNAL_DATASETS)
-    check_positive("image_size", self.image_size)
-
-  @property
-  def num_classes(self) -> int:
-    return EXTERNAL_DATASETS[self.name]
-
-  @property
-  def clip_frames(self) -> None:
-    return None  # videos vary in length
-
-  def source(self, which: str) -> ClipSource:
-    raise NotImplementedError(
-        f"data.name={self.name!r}: no reader for this dataset in this version; only the embedded "
-        f"SLC benchmark (profiles smoke and cpu) can be read. Paper-profile configs build, lower "
-        f"and are costed, but do not run yet.")
+  options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=2)
+  ds = grain.MapDataset.source(source).map(views)
+  if getattr(source, "may_skip", False):
+    return iter(ds.filter(lambda element: element is not None).to_iter_dataset(options)
+                .batch(batch_size, drop_remainder=False))
+  return iter(ds.batch(batch_size, drop_remainder=False).to_iter_dataset(options))

@@ -9,12 +9,14 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from lvmae.data.pipeline import ExternalVideoData, SLCData, Sampling, eval_batches
+from lvmae.data.pipeline import SLCData, Sampling, eval_batches
+from lvmae.data.videos import VideoData
 from lvmae.masking.grid import patchify
 from lvmae.models.mae import gather_tokens
 from lvmae.models.specs import DTYPES, TransformerSpec
 from lvmae.train.checkpoint import Checkpointer
-from lvmae.train.evaluate import evaluate, write_predictions
+from lvmae.train.evaluate import evaluate, split_heads, write_predictions
+from lvmae.train.mixing import mix_batch
 from lvmae.train.optim import Schedule
 from lvmae.train.pretrain import Pretrain, check_clip_shape
 from lvmae.train.sharding import Parallelism
@@ -26,7 +28,7 @@ from lvmae.validation import ConfigError
 @dataclasses.dataclass(frozen=True)
 class Finetune(ClipStage):
   """Supervised fine-tuning (from a pre-trained encoder when `pretrained` is set) and evaluation."""
-  data: SLCData | ExternalVideoData
+  data: SLCData | VideoData
   sampling: Sampling
   encoder: TransformerSpec
   schedule: Schedule
@@ -38,6 +40,9 @@ class Finetune(ClipStage):
   seed: int = 0
   data_threads: int = 2
   parallel: Parallelism = Parallelism()  # device mesh (data x FSDP) and multi-host start
+  mixup_alpha: float = 0.0       # Mixup / CutMix on the device (0: off); every head mixed alike
+  cutmix_alpha: float = 0.0
+  mix_switch_prob: float = 0.5   # with both on: the chance of CutMix over Mixup
 
   batch_keys = ("video", "label")
 
@@ -47,6 +52,11 @@ class Finetune(ClipStage):
       raise ConfigError("token_drop", self.token_drop, "must be in [0, 1)")
     if not 0.0 <= self.label_smoothing < 1.0:
       raise ConfigError("label_smoothing", self.label_smoothing, "must be in [0, 1)")
+    for field in ("mixup_alpha", "cutmix_alpha"):
+      if getattr(self, field) < 0:
+        raise ConfigError(field, getattr(self, field), "must be >= 0 (0 turns it off)")
+    if not 0.0 <= self.mix_switch_prob <= 1.0:
+      raise ConfigError("mix_switch_prob", self.mix_switch_prob, "must be in [0, 1]")
     if self.pretrained is not None:
       if self.pretrained.encoder != self.encoder:
         raise ConfigError("encoder", self.encoder, f"differs from pretrained.encoder={self.pretrained.encoder}")
@@ -57,20 +67,31 @@ class Finetune(ClipStage):
     return self.encoder.classifier(self.patch_dim, self.data.num_classes, rngs)
 
   def loss(self, model, batch: dict, key: jax.Array) -> tuple[jax.Array, dict]:
-    video, labels = batch["video"], batch["label"]
+    video, heads = batch["video"], self.data.heads
     b, grid = video.shape[0], self.grid
+    labels = batch["label"].reshape(b, -1)  # (B, heads)
     n = grid[0] * grid[1] * grid[2]
     keep = n - int(round(n * self.token_drop))
-    patches = patchify(normalise_input(video, DTYPES[self.encoder.dtype]), self.tubelet)
+    x = normalise_input(video, DTYPES[self.encoder.dtype])
+    targets = tuple(optax.smooth_labels(jax.nn.one_hot(labels[:, h], c), self.label_smoothing)
+                    for h, c in enumerate(heads))
+    if self.mixup_alpha > 0 or self.cutmix_alpha > 0:
+      x, targets = mix_batch(jax.random.fold_in(key, 1), x, targets, mixup_alpha=self.mixup_alpha,
+                             cutmix_alpha=self.cutmix_alpha, switch_prob=self.mix_switch_prob)
+    patches = patchify(x, self.tubelet)
     if keep < n:  # token drop: a fixed-size random subset of tokens per clip
       positions = jax.vmap(lambda k: jnp.sort(jax.random.permutation(k, n)[:keep]))(jax.random.split(key, b))
       patches = gather_tokens(patches, positions)
     else:
       positions = jnp.broadcast_to(jnp.arange(n), (b, n))
     logits = model(patches, positions.astype(jnp.int32), grid).astype(jnp.float32)
-    targets = optax.smooth_labels(jax.nn.one_hot(labels, self.data.num_classes), self.label_smoothing)
-    loss = optax.softmax_cross_entropy(logits, targets).mean()
-    return loss, {"accuracy": jnp.mean(jnp.argmax(logits, -1) == labels)}
+    per_head = split_heads(logits, heads)
+    loss = sum(optax.softmax_cross_entropy(l, t).mean() for l, t in zip(per_head, targets))
+    correct = jnp.stack([jnp.argmax(l, -1) == labels[:, h] for h, l in enumerate(per_head)], -1)
+    metrics = {"accuracy": jnp.mean(jnp.all(correct, -1))}
+    if len(heads) > 1:
+      metrics.update({f"accuracy_{name}": jnp.mean(correct[:, h]) for h, name in enumerate(self.data.head_names)})
+    return loss, metrics
 
   def load_pretrained_encoder(self, model, pretrained_dir: Path) -> None:
     """Copies the encoder weights of the pre-training run's final checkpoint into `model`."""
@@ -90,11 +111,16 @@ class Finetune(ClipStage):
     if not summary["finished"]:
       return summary
     source = self.data.source("eval")
-    predictions = evaluate(model, eval_batches(source, self.sampling, batch_size=self.eval_batch_size,
-                                               num_threads=self.data_threads),
-                           tubelet=self.tubelet, grid=self.grid, batch_size=self.eval_batch_size,
-                           dtype=DTYPES[self.encoder.dtype])
+    batches = eval_batches(source, self.sampling, batch_size=self.eval_batch_size,
+                           num_threads=self.data_threads, crops=self.data.spatial("eval"))
+    predictions = evaluate(model, batches, tubelet=self.tubelet, grid=self.grid, heads=self.data.heads,
+                           batch_size=self.eval_batch_size, dtype=DTYPES[self.encoder.dtype])
     write_predictions(Path(run_dir) / "predictions.npz", predictions)
-    top1 = float((predictions["prediction"] == predictions["label"]).mean())
-    return {**summary, "top1": top1, "num_eval": int(len(predictions["label"])),
-            "eval_split": self.data.eval_split, "eval_clips": self.sampling.eval_clips}
+    correct = (predictions["prediction"] == predictions["label"]).reshape(len(predictions["label"]), -1)
+    result = {**summary, "top1": float(correct.all(-1).mean()), "num_eval": int(len(correct)),
+              "eval_split": self.data.eval_split, "eval_clips": self.sampling.eval_clips}
+    if correct.shape[1] > 1:  # e.g. EPIC-Kitchens: top1 is the action (every head right)
+      result.update({f"top1_{name}": float(correct[:, h].mean()) for h, name in enumerate(self.data.head_names)})
+    if getattr(source, "skips", None) is not None:
+      result["num_skipped"] = len(source.skips)
+    return result

@@ -26,7 +26,8 @@ import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
-from lvmae.data.pipeline import ExternalVideoData, SLCData, Sampling, first_view
+from lvmae.data.pipeline import SLCData, Sampling, first_view
+from lvmae.data.videos import VideoData
 from lvmae.tokenizer.metrics import event_tokens, topk_mask
 from lvmae.tokenizer.scorer import selection_scores
 from lvmae.train.tokenizer import Tokenizer, load_tokenizer, to_signed_unit
@@ -39,7 +40,7 @@ LATENTS, SCORES = "latents.npy", "scores.npy"
 class Precompute:
   """Tokenizes `data`'s pre-training split with the frozen `tokenizer` (an upstream stage)."""
   tokenizer: Tokenizer
-  data: SLCData | ExternalVideoData
+  data: SLCData | VideoData
   sampling: Sampling
   window: int = 16
   window_stride: int = 16

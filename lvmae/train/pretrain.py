@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lvmae.data.pipeline import ExternalVideoData, SLCData, Sampling
+from lvmae.data.pipeline import SLCData, Sampling
+from lvmae.data.videos import VideoData
 from lvmae.masking import decoder as decoder_masking
 from lvmae.masking.grid import patchify
 from lvmae.masking.tube import num_visible, tube_mask
@@ -77,7 +78,7 @@ def check_clip_shape(sampling: Sampling, data, tubelet: tuple[int, int, int]) ->
 @dataclasses.dataclass(frozen=True)
 class Pretrain(ClipStage):
   """One MAE pre-training run."""
-  data: SLCData | ExternalVideoData
+  data: SLCData | VideoData
   sampling: Sampling
   encoder: TransformerSpec
   decoder: TransformerSpec

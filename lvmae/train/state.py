@@ -63,7 +63,8 @@ def batch_spec(stage) -> dict:
   b, s = stage.schedule.batch_size, stage.data.image_size
   spec = {"video": jax.ShapeDtypeStruct((b, stage.sampling.num_frames, s, s, 3), jnp.uint8)}
   if "label" in stage.batch_keys:
-    spec["label"] = jax.ShapeDtypeStruct((b,), jnp.int32)
+    heads = len(stage.data.heads)
+    spec["label"] = jax.ShapeDtypeStruct((b,) if heads == 1 else (b, heads), jnp.int32)
   if "latents" in stage.batch_keys:  # cached token targets
     spec["latents"] = jax.ShapeDtypeStruct((b, *stage.grid, stage.target_dim), jnp.float32)
   if "scores" in stage.batch_keys:   # cached importance scores

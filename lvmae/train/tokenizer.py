@@ -20,7 +20,8 @@ import numpy as np
 import optax
 from flax import nnx
 
-from lvmae.data.pipeline import ExternalVideoData, SLCData, Sampling, first_view, train_iterator
+from lvmae.data.pipeline import SLCData, Sampling, first_view, train_iterator
+from lvmae.data.videos import VideoData
 from lvmae.masking.grid import patchify
 from lvmae.tokenizer import losses as losses_lib
 from lvmae.tokenizer import metrics
@@ -61,7 +62,7 @@ class TokenizerLosses:
 @dataclasses.dataclass(frozen=True)
 class Tokenizer:
   """One tokenizer training run (a stage: its run directory holds the frozen tokenizer)."""
-  data: SLCData | ExternalVideoData
+  data: SLCData | VideoData
   sampling: Sampling
   autoencoder: MagvitSpec
   quantizer: FSQ | LFQ
@@ -195,7 +196,8 @@ class Tokenizer:
     del upstream  # the tokenizer is trained from scratch
     graphdefs, txs, state = self.init_state(self.build_modules(nnx.Rngs(self.seed)))
     batches = train_iterator(self.data.source("train"), self.sampling, batch_size=self.schedule.batch_size,
-                             seed=self.seed, keys=("video",), num_threads=self.data_threads)
+                             seed=self.seed, keys=("video",), num_threads=self.data_threads,
+                             spatial=self.data.spatial("train"))
     state, summary = loop.fit(run_dir=run_dir, state=state, step_fn=self.make_step(graphdefs, txs, self._perceptual()),
                               batches=batches, schedule=self.schedule, seed=self.seed,
                               desc=f"tokenizer {Path(run_dir).name}", stop_after=stop_after)
