@@ -43,14 +43,29 @@ def apply_profile(cfg: fdl.Config, profile: str) -> fdl.Config:
   return cfg
 
 
-def get(name: str, profile: str = "smoke", sets: Iterable[str] = ()) -> fdl.Config:
-  """The named experiment at a profile, with `a.b=value` overrides applied last."""
+def get(name: str, profile: str = "smoke", sets: Iterable[str] = (), data_root: str | None = None) -> fdl.Config:
+  """The named experiment at a profile, with `a.b=value` overrides applied last (and the real
+  datasets' root, when given)."""
   _load()
   if name not in EXPERIMENTS:
     raise ValueError(f"unknown experiment {name!r}; `lvmae list` shows {sorted(EXPERIMENTS)}")
   cfg = apply_profile(EXPERIMENTS[name](), profile)
   for assignment in sets:
     overrides.apply(cfg, assignment, resolve=lambda other: get(other, profile))
+  return cfg if data_root is None else set_data_root(cfg, data_root)
+
+
+def set_data_root(cfg: fdl.Config, root: str) -> fdl.Config:
+  """Points every real-video dataset of a config tree at `root` (the directory holding one
+  directory per dataset); a tree that reads no real videos is an error."""
+  from lvmae.data.videos import VideoData
+  found = [stage.data for stage in stages(cfg)
+           if isinstance(getattr(stage, "data", None), fdl.Buildable) and fdl.get_callable(stage.data) is VideoData]
+  if not found:
+    raise ValueError("--data-root: this experiment reads no real videos (the smoke and cpu profiles use the "
+                     "embedded SLC benchmark); use it with --profile paper")
+  for data in found:
+    data.root = str(root)
   return cfg
 
 

@@ -15,11 +15,17 @@ def _parser() -> argparse.ArgumentParser:
   sub = p.add_subparsers(dest="command", required=True)
   sub.add_parser("list", help="registered experiments, profiles and tables")
 
+  def data_root_arg(q):
+    q.add_argument("--data-root", default=None, metavar="DIR",
+                   help="directory holding the real datasets (paper profile), one directory each: "
+                        "DIR/epic_kitchens_100, DIR/diving48, DIR/ssv2, DIR/kinetics_600, ...")
+
   def experiment_args(q):
     q.add_argument("name", help="experiment name (see `lvmae list`)")
     q.add_argument("--profile", default="smoke", help="smoke, cpu or paper (default: smoke)")
     q.add_argument("--set", dest="sets", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a config field, e.g. --set pretrained.masking.decoder_budget=0.25")
+    data_root_arg(q)
 
   experiment_args(sub.add_parser("show", help="the flattened config of an experiment"))
   run = sub.add_parser("run", help="run an experiment (and its upstream stages), reusing finished runs")
@@ -39,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="where tables/ and REPORT.md are written (default: results)")
   rep.add_argument("--paper-dir", type=Path, default=RESULTS / "paper",
                    help="the paper's reported numbers, one CSV per table")
+  data_root_arg(rep)
 
   cost = sub.add_parser("cost", help="MACs, parameters, compiled FLOPs and memory of a train step (runs nothing)")
   experiment_args(cost)
@@ -51,6 +58,15 @@ def _parser() -> argparse.ArgumentParser:
   bench.add_argument("--frames", type=int, nargs="+", default=[32, 128],
                      help="clip lengths for the precompute benchmark (default: 32 128)")
   bench.add_argument("--out", type=Path, default=RESULTS / "bench.json")
+
+  data = sub.add_parser("data", help="real datasets: check annotation files and videos, convert to ArrayRecord")
+  data_sub = data.add_subparsers(dest="data_command", required=True)
+  check = data_sub.add_parser("check", help="counts, missing and unreadable files; exits 1 on problems")
+  check.add_argument("dataset", help="e.g. epic_kitchens_100, diving48, ssv2, kinetics_400, finegym288")
+  check.add_argument("root", type=Path, help="the dataset's directory (in its official layout)")
+  check.add_argument("--split", action="append", default=None, help="check only this split (repeatable)")
+  check.add_argument("--decode", default="videos", choices=("none", "videos", "segments"),
+                     help="decode the first and last frame of every video (default) or every segment")
 
   report = sub.add_parser("report", help="rebuild results/REPORT.md from the collected tables")
   report.add_argument("--results-dir", type=Path, default=RESULTS)
@@ -79,7 +95,7 @@ def cmd_list(_args) -> None:
 def cmd_show(args) -> None:
   import experiments
   from lvmae import runs
-  cfg = experiments.get(args.name, args.profile, args.sets)
+  cfg = experiments.get(args.name, args.profile, args.sets, args.data_root)
   runs.build(cfg)  # validate
   print(f"# {args.name} at profile {args.profile}; run id {runs.run_id(cfg)}")
   print(runs.config_text(cfg), end="")
@@ -100,7 +116,7 @@ def _select_stage(cfg, stage: str | None):
 def cmd_run(args) -> None:
   import experiments
   from lvmae import runs
-  cfg = _select_stage(experiments.get(args.name, args.profile, args.sets), args.stage)
+  cfg = _select_stage(experiments.get(args.name, args.profile, args.sets, args.data_root), args.stage)
   _enable_compilation_cache(args.runs_dir)
   run_dir = runs.execute(cfg, args.runs_dir, stop_after=args.stop_after)
   if runs.is_finished(run_dir):
@@ -168,12 +184,15 @@ def cmd_reproduce(args) -> None:
   else:
     cells = table.cells()
     cfgs = [(cell, cell.config(args.profile)) for cell in cells]
+    if args.data_root is not None:
+      cfgs = [(cell, experiments.set_data_root(cfg, args.data_root)) for cell, cfg in cfgs]
     for _, cfg in cfgs:
       runs.build(cfg)  # every cell validates before anything runs
     todo = _unique_runs(cfgs)
     if args.print_commands:
       for rid, cell, stage, _ in todo:
-        print(f"{cell.command(args.profile, stage)} --runs-dir {args.runs_dir}  # {rid}")
+        root = f" --data-root {args.data_root}" if args.data_root is not None else ""
+        print(f"{cell.command(args.profile, stage)}{root} --runs-dir {args.runs_dir}  # {rid}")
       return
     _enable_compilation_cache(args.runs_dir)
     start = time.perf_counter()
@@ -193,7 +212,7 @@ def cmd_reproduce(args) -> None:
 def cmd_cost(args) -> None:
   import experiments
   from lvmae import cost, runs
-  stage = runs.build(_select_stage(experiments.get(args.name, args.profile, args.sets), args.stage))
+  stage = runs.build(_select_stage(experiments.get(args.name, args.profile, args.sets, args.data_root), args.stage))
   result = cost.analyse(stage, compiled=not args.analytic_only)
   print(f"{args.name}{' ' + args.stage if args.stage else ''} at profile {args.profile}: {result['stage']}, "
         f"grid {tuple(result['grid'])}, batch {result['batch_size']}")
@@ -240,6 +259,16 @@ def cmd_bench(args) -> None:
   print(f"wrote {args.out}")
 
 
+def cmd_data(args) -> int:
+  from lvmae.data.check import check_dataset
+  reports = check_dataset(args.dataset, args.root, args.split, args.decode)
+  for split_report in reports:
+    print("\n".join(split_report.lines()))
+  problems = sum(r.problems for r in reports)
+  print(f"{args.dataset} at {args.root}: {'OK' if not problems else f'{problems} problem(s)'}")
+  return 1 if problems else 0
+
+
 def cmd_report(args) -> None:
   from lvmae import report
   print(f"wrote {report.write_report(args.results_dir / 'tables', args.results_dir / 'REPORT.md')}")
@@ -249,12 +278,12 @@ def main(argv: list[str] | None = None) -> int:
   args = _parser().parse_args(argv)
   from lvmae.validation import ConfigError
   try:
-    {"list": cmd_list, "show": cmd_show, "run": cmd_run, "reproduce": cmd_reproduce,
-     "cost": cmd_cost, "bench": cmd_bench, "report": cmd_report}[args.command](args)
+    status = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "reproduce": cmd_reproduce,
+              "cost": cmd_cost, "bench": cmd_bench, "data": cmd_data, "report": cmd_report}[args.command](args)
   except (ConfigError, ValueError, NotImplementedError, FileNotFoundError) as e:
     print(f"lvmae: error: {e}", file=sys.stderr)
     return 2
-  return 0
+  return status or 0
 
 
 if __name__ == "__main__":

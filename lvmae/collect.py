@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from lvmae import cost, figures, report, runs
-from lvmae.data.pipeline import first_view
+from lvmae.data.pipeline import fixed_views
 from lvmae.masking import decoder
 from lvmae.tokenizer import metrics
 
@@ -84,10 +84,9 @@ def selection_figure(figure, cfg, profile, runs_dir, results) -> None:
   stage = runs.build(cfg)
   start = time.perf_counter()
   run_dir = runs.execute(cfg, runs_dir)
-  source = stage.data.source("train")
-  elements = [source[i] for i in range(figure.num_clips)]
-  frames = np.stack([first_view(e["video"], stage.sampling) for e in elements])
-  events = np.stack([first_view(e["info"], stage.sampling) for e in elements]) if "info" in elements[0] else None
+  views = fixed_views(stage.data.source("train", fixed_view=True), range(figure.num_clips), stage.sampling,
+                      stage.data.spatial("fixed"))
+  frames, events = views["video"], views.get("info")
   scores = np.load(run_dir / "scores.npy", mmap_mode="r")[:figure.num_clips]
   token_grid, n = stage.grid, int(np.prod(stage.grid))
   panels, recalls = {}, {}

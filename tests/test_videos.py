@@ -99,11 +99,11 @@ def test_uniform_sampling_spans_first_to_last():
 # ---------------------------------------------------------------------- source and pipeline
 
 
-def _dataset(tmp_path, name="epic_kitchens_100", writer=dataset_layouts.write_epic_kitchens_100):
+def _dataset(tmp_path, name="epic_kitchens_100", writer=dataset_layouts.write_epic_kitchens_100, **size):
   root = tmp_path / name
   layout = writer(root)
   for video, (num_frames, fps) in layout["videos"].items():
-    write_video(root / video, num_frames, fps=fps)
+    write_video(root / video, num_frames, fps=fps, **size)
   return root, layout
 
 
@@ -174,3 +174,50 @@ def test_missing_root_and_unset_root_are_clear_errors(tmp_path):
     VideoData(name="ssv2").source("train")
   with pytest.raises(AnnotationError, match="ssv2 root directory not found"):
     VideoData(name="ssv2", root=str(tmp_path)).source("train")
+
+
+# ------------------------------------------------------------------------------- stages on videos
+
+
+def test_two_head_finetuning_on_videos_reports_verb_noun_and_action(tmp_path):
+  """EPIC-Kitchens layout: a tiny classifier trains with Mixup/CutMix and RandAugment, then
+  evaluates every validation segment; action top-1 requires both heads right."""
+  from lvmae.data.augment import Augmentation
+  from lvmae.models.specs import TransformerSpec
+  from lvmae.train.finetune import Finetune
+  from lvmae.train.optim import Schedule
+  _dataset(tmp_path)
+  data = VideoData(name="epic_kitchens_100", root=str(tmp_path), image_size=16,
+                   augment=Augmentation(rand_augment_ops=2))
+  stage = Finetune(data=data, sampling=Sampling(num_frames=4, stride=2), tubelet=(2, 8, 8),
+                   encoder=TransformerSpec(width=16, depth=1, heads=2),
+                   schedule=Schedule(steps=2, batch_size=2, learning_rate=1e-3, warmup_steps=1,
+                                     checkpoint_every=2, log_every=1),
+                   mixup_alpha=0.8, cutmix_alpha=1.0, label_smoothing=0.1, eval_batch_size=2)
+  result = stage.run(tmp_path / "run", upstream={})
+  predictions = np.load(tmp_path / "run" / "predictions.npz")
+  labels, predicted = predictions["label"], predictions["prediction"]
+  assert labels.shape == predicted.shape == (2, 2) and predictions["probs"].shape == (2, 97 + 300)
+  np.testing.assert_allclose(predictions["probs"][:, :97].sum(-1), 1.0, rtol=1e-5)
+  np.testing.assert_allclose(predictions["probs"][:, 97:].sum(-1), 1.0, rtol=1e-5)
+  assert result["top1_verb"] == np.mean(predicted[:, 0] == labels[:, 0])
+  assert result["top1_noun"] == np.mean(predicted[:, 1] == labels[:, 1])
+  assert result["top1"] == np.mean((predicted == labels).all(-1))
+  assert result["num_eval"] == 2 and result["num_skipped"] == 0
+  assert predictions["duration"].shape == (2,) and np.all(predictions["duration"] > 0)
+
+
+def test_fixed_views_are_centre_crops_of_the_first_frames_with_unreadable_rows_zeroed(tmp_path):
+  from lvmae.data.pipeline import fixed_views
+  # Square frames: a centre crop keeps the whole index pattern.
+  root, layout = _dataset(tmp_path, "diving48", dataset_layouts.write_diving48, width=64, height=64)
+  train = layout["segments"]["train"]
+  (root / train[1].video).write_bytes(b"corrupt")
+  data = VideoData(name="diving48", root=str(tmp_path), image_size=16, max_skip_share=0.5)
+  sampling = Sampling(num_frames=3, stride=4)
+  views = fixed_views(data.source("train", fixed_view=True), range(3), sampling, data.spatial("fixed"))
+  assert views["video"].shape == (3, 3, 16, 16, 3) and views["valid"].tolist() == [True, False, True]
+  assert not views["video"][1].any()
+  for row in (0, 2):
+    first = train[row].start_frame
+    assert _indices(views["video"][row]) == [first, first + 4, first + 8]

@@ -61,11 +61,12 @@ class SLCData:
     return ("count",)
 
   def spatial(self, which: str) -> None:
-    """SLC clips are model-sized already: no spatial transform."""
+    """SLC clips are model-sized already: no spatial transform for any view."""
     return None
 
-  def source(self, which: str) -> SLCSource:
-    """`which` is "train" or "eval"."""
+  def source(self, which: str, fixed_view: bool = False) -> SLCSource:
+    """`which` is "train" or "eval"; SLC reads every view from the same clips (fixed_view unused)."""
+    del fixed_view
     if which == "train":
       return SLCSource(self.train_split, self.preset, self.size, self.num_train)
     return SLCSource(self.eval_split, self.preset, self.size, self.num_eval)
@@ -104,13 +105,6 @@ class Sampling:
                         f"with stride {self.stride} spans {self.span()} frames; clips have {clip_frames}")
 
 
-def frame_indices(clip_frames: int, num_frames: int, stride: int, start: int) -> np.ndarray:
-  idx = start + stride * np.arange(num_frames)
-  if idx[-1] >= clip_frames:
-    raise ValueError(f"frames {idx[0]}..{idx[-1]} do not fit a clip of {clip_frames} frames")
-  return idx
-
-
 def sample_indices(clip_frames: int, sampling: Sampling, rng: np.random.Generator | None = None,
                    view: int = 0) -> np.ndarray:
   """Frame indices of one view of a clip of `clip_frames` frames: random for training (`rng`
@@ -134,10 +128,17 @@ def sample_indices(clip_frames: int, sampling: Sampling, rng: np.random.Generato
   return np.minimum(start + sampling.stride * np.arange(n), clip_frames - 1)
 
 
+def first_view_indices(clip_frames: int, sampling: Sampling) -> np.ndarray:
+  """The one fixed view that per-clip caches (token targets, importance scores) are computed
+  for: dense frames from the first frame on, or the evaluation view of the other modes."""
+  if sampling.mode == "dense":
+    return np.minimum(sampling.stride * np.arange(sampling.num_frames), clip_frames - 1)
+  return sample_indices(clip_frames, sampling)
+
+
 def first_view(frames: np.ndarray, sampling: Sampling) -> np.ndarray:
-  """The frames (or per-frame side outputs) a model sees of a clip sampled from its first frame:
-  the view that per-clip caches (token targets, importance scores) are computed for."""
-  return frames[frame_indices(frames.shape[0], sampling.num_frames, sampling.stride, 0)]
+  """The frames (or per-frame side outputs) of a clip at first_view_indices."""
+  return frames[first_view_indices(frames.shape[0], sampling)]
 
 
 def eval_starts(clip_frames: int, sampling: Sampling) -> np.ndarray:
@@ -149,6 +150,33 @@ def eval_starts(clip_frames: int, sampling: Sampling) -> np.ndarray:
   return np.round(np.linspace(0, last, sampling.eval_clips)).astype(int)
 
 
+def fixed_views(source: ClipSource, indices, sampling: Sampling, spatial=None) -> dict:
+  """The fixed view (first_view, then `spatial(frames)`, e.g. a centre crop) of clips `indices`.
+
+  Returns {"video": (B, T, H, W, 3) uint8, zeros where a clip could not be read; "valid": (B,)
+  bool; "info": SLC's (B, T, H, W) event masks, when the source has them}. Per-clip caches keep
+  an unreadable clip's row (zeros) so rows stay aligned with the source.
+  """
+  elements = [source[int(i)] for i in indices]
+  frames, valid = [], []
+  for element in elements:
+    try:
+      clip = first_view(element["video"], sampling)
+      frames.append(clip if spatial is None else spatial(clip))
+      valid.append(True)
+    except SkippedClip:
+      frames.append(None)
+      valid.append(False)
+  if not any(valid):
+    raise SkippedClip(f"none of clips {list(indices)} of {source!r} could be read")
+  like = next(f for f in frames if f is not None)
+  out = {"video": np.stack([f if f is not None else np.zeros_like(like) for f in frames]),
+         "valid": np.array(valid)}
+  if "info" in elements[0]:
+    out["info"] = np.stack([first_view(e["info"], sampling) for e in elements])
+  return out
+
+
 class SkippedClip(Exception):
   """Raised by a source's lazily decoded clip that could not be read (already counted)."""
 
@@ -158,8 +186,8 @@ Crops = Callable[[np.ndarray], np.ndarray]                          # (T,H,W,C) 
 
 
 class _RandomClip(grain.transforms.RandomMap):
-  """Training view: frames drawn by `sampling` (or from the first frame, to match cached per-clip
-  targets), then the spatial augmentation if any; keeps only the model's inputs. A clip that
+  """Training view: frames drawn by `sampling` (or the first view, to match cached per-clip
+  targets), then the spatial transform if any; keeps only the model's inputs. A clip that
   cannot be decoded becomes None (filtered out before batching)."""
 
   def __init__(self, sampling: Sampling, keys: tuple[str, ...], random_offset: bool = True,
@@ -171,7 +199,7 @@ class _RandomClip(grain.transforms.RandomMap):
     if self.random_offset:
       idx = sample_indices(video.shape[0], self.sampling, rng)
     else:
-      idx = frame_indices(video.shape[0], self.sampling.num_frames, self.sampling.stride, 0)
+      idx = first_view_indices(video.shape[0], self.sampling)
     try:
       frames = np.ascontiguousarray(video[idx])
     except SkippedClip:

@@ -209,20 +209,32 @@ class VideoData:
                                              f"classes; the model has {classes}")
     return manifest
 
-  def source(self, which: str) -> VideoSource:
-    """`which` is "train" or "eval"; training decodes a larger short side to crop from."""
+  def source(self, which: str, fixed_view: bool = False) -> VideoSource:
+    """`which` is "train" or "eval"; training decodes a larger short side to crop from, unless it
+    reads the fixed (centre-crop) view of cached targets."""
     train = which == "train"
-    short_side = round(self.image_size * DECODE_MARGIN) if train else self.image_size
+    short_side = round(self.image_size * DECODE_MARGIN) if train and not fixed_view else self.image_size
     return VideoSource(self.manifest(which), self.dataset_root, short_side=short_side,
                        max_skip_share=self.max_skip_share,
                        limit=self.num_train if train else self.num_eval)
 
   def spatial(self, which: str):
-    """The spatial transform of decoded frames: the augmentation for "train", crops for "eval"."""
+    """The spatial transform of decoded frames for a view:
+      "train": (frames, rng) -> the augmented clip;
+      "fixed": (frames, rng=None) -> the centre crop (the view per-clip caches are computed for);
+      "eval":  frames -> (crops, ...) evaluation crops."""
+    check_choice("view", which, ("train", "fixed", "eval"))
     if which == "train":
       return functools.partial(_augment, size=self.image_size, aug=self.augment)
+    if which == "fixed":
+      return functools.partial(_centre_crop, size=self.image_size)
     return functools.partial(eval_crops, size=self.image_size, num_crops=self.eval_crops)
 
 
 def _augment(frames: np.ndarray, rng: np.random.Generator, *, size: int, aug: Augmentation) -> np.ndarray:
   return augment_clip(frames, size, aug, rng)
+
+
+def _centre_crop(frames: np.ndarray, rng: np.random.Generator | None = None, *, size: int) -> np.ndarray:
+  del rng  # the same view every time
+  return eval_crops(frames, size, 1)[0]

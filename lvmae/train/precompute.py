@@ -26,7 +26,7 @@ import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
-from lvmae.data.pipeline import SLCData, Sampling, first_view
+from lvmae.data.pipeline import SLCData, Sampling, fixed_views
 from lvmae.data.videos import VideoData
 from lvmae.tokenizer.metrics import event_tokens, topk_mask
 from lvmae.tokenizer.scorer import selection_scores
@@ -94,7 +94,7 @@ class Precompute:
     del stop_after  # one pass; minutes at the cpu profile
     run_dir = Path(run_dir)
     encode = jitted_tokenize(load_tokenizer(self.tokenizer, upstream["tokenizer"]))
-    source = self.data.source("train")
+    source, crop = self.data.source("train", fixed_view=True), self.data.spatial("fixed")
     n, (t, h, w) = len(source), self.grid
     adaptive = self.tokenizer.adaptive is not None
     tmp = {LATENTS: run_dir / f"{LATENTS}.partial", SCORES: run_dir / f"{SCORES}.partial"}
@@ -104,14 +104,14 @@ class Precompute:
               if adaptive else None)
     start, warm, hits, events_total = time.perf_counter(), None, 0, 0
     for begin in tqdm(range(0, n, self.batch_size), desc=f"precompute {run_dir.name}", unit="batch"):
-      elements = [source[i] for i in range(begin, min(n, begin + self.batch_size))]
-      video = np.stack([first_view(e["video"], self.sampling) for e in elements])
+      views = fixed_views(source, range(begin, min(n, begin + self.batch_size)), self.sampling, crop)
+      video = views["video"]  # unreadable clips are zeros: pre-training skips them too
       out = self.tokenize_clips(encode, video)
       latents[begin:begin + len(video)] = out["latents"]
       if adaptive:
         scores[begin:begin + len(video)] = out["scores"]
-        if "info" in elements[0]:  # SLC: how many event tokens the top scores cover
-          events = np.stack([event_tokens(first_view(e["info"], self.sampling), self.grid) for e in elements])
+        if "info" in views:  # SLC: how many event tokens the top scores cover
+          events = np.stack([event_tokens(info, self.grid) for info in views["info"]])
           hits += int(np.count_nonzero(topk_mask(out["scores"], self.tokenizer.recall_budget) & events))
           events_total += int(np.count_nonzero(events))
       if warm is None:  # time after the first (compiling) batch
@@ -160,6 +160,10 @@ class TokenCache:
 
   def __len__(self) -> int:
     return len(self.source)
+
+  @property
+  def may_skip(self) -> bool:
+    return getattr(self.source, "may_skip", False)
 
   def __getitem__(self, index: int) -> dict:
     element = dict(self.source[index])

@@ -168,8 +168,8 @@ class Pretrain(ClipStage):
     return loss, {"loss_tokens": jnp.sum(weight) / b}
 
   def run(self, run_dir: Path, upstream: dict[str, Path], stop_after: int | None = None) -> dict:
-    source = self.data.source("train")
     cached = {name: upstream[name] for name in ("tokens", "importance") if name in upstream}
+    source = self.data.source("train", fixed_view=bool(cached))
     if cached:
       source = TokenCache(source, latents_dir=cached.get("tokens"), scores_dir=cached.get("importance"))
     _, summary = self.train(self.build_model(nnx.Rngs(self.seed)), run_dir, stop_after, source=source,

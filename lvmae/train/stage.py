@@ -49,7 +49,7 @@ class ClipStage:
                              batch_size=self.schedule.batch_size // jax.process_count(), seed=self.seed,
                              keys=keys or self.batch_keys, num_threads=self.data_threads,
                              random_offset=random_offset, shard=(jax.process_index(), jax.process_count()),
-                             spatial=self.data.spatial("train"))
+                             spatial=self.data.spatial("train" if random_offset else "fixed"))
     state, summary = loop.fit(run_dir=run_dir, state=state,
                               step_fn=lambda st, batch, key: step(st, sharding.put_batch(batch, batch_sh), key),
                               batches=batches, schedule=self.schedule, seed=self.seed,

@@ -20,7 +20,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from lvmae.data.pipeline import SLCData, Sampling, first_view, train_iterator
+from lvmae.data.pipeline import SLCData, Sampling, fixed_views, train_iterator
 from lvmae.data.videos import VideoData
 from lvmae.masking.grid import patchify
 from lvmae.tokenizer import losses as losses_lib
@@ -209,13 +209,12 @@ class Tokenizer:
 
   def eval_clips(self):
     """Yields (video (B, T, H, W, 3) uint8, info (B, T, H, W) bool or None) from the eval split's start."""
-    source = self.data.source("eval")
+    source, crop = self.data.source("eval"), self.data.spatial("fixed")
     count = min(self.num_eval, len(source))
     for begin in range(0, count, self.eval_batch_size):
-      elements = [source[i] for i in range(begin, min(count, begin + self.eval_batch_size))]
-      video = np.stack([first_view(e["video"], self.sampling) for e in elements])
-      info = np.stack([first_view(e["info"], self.sampling) for e in elements]) if "info" in elements[0] else None
-      yield video, info
+      views = fixed_views(source, range(begin, min(count, begin + self.eval_batch_size)), self.sampling, crop)
+      valid = views["valid"]  # unreadable clips are left out
+      yield views["video"][valid], views["info"][valid] if "info" in views else None
 
   def evaluate(self, model: VideoTokenizer, untrained: VideoTokenizer | None = None) -> dict:
     """PSNR, codebook usage/perplexity and, for the adaptive tokenizer on SLC, event-token recall.

@@ -1,0 +1,99 @@
+"""`lvmae data check`: a dataset's annotation files and videos, checked before any training.
+
+For each split it reads the manifest (annotation errors are reported, not raised), then checks
+every referenced video: present, readable header, decodable frames (the first and last frame of
+each video, or of each segment with decode="segments"), and segments that end inside the video.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from lvmae.data.manifest import AnnotationError
+from lvmae.data.readers import SPLITS, read_manifest
+from lvmae.data.video import VideoError, probe, read_frames
+
+DECODE_CHOICES = ("none", "videos", "segments")
+END_TOLERANCE_SECONDS = 0.5  # annotations may end a little past the last frame
+EXAMPLES = 5                 # problems listed per kind
+
+
+@dataclasses.dataclass
+class SplitReport:
+  split: str
+  segments: int = 0
+  videos: int = 0
+  annotation_error: str | None = None
+  missing: list[str] = dataclasses.field(default_factory=list)
+  unreadable: list[str] = dataclasses.field(default_factory=list)
+  out_of_range: list[str] = dataclasses.field(default_factory=list)
+
+  @property
+  def problems(self) -> int:
+    return int(self.annotation_error is not None) + len(self.missing) + len(self.unreadable) + len(self.out_of_range)
+
+  def lines(self) -> list[str]:
+    if self.annotation_error is not None:
+      return [f"{self.split}: annotation error: {self.annotation_error}"]
+    out = [f"{self.split}: {self.segments} segments in {self.videos} videos; {len(self.missing)} missing, "
+           f"{len(self.unreadable)} unreadable, {len(self.out_of_range)} segments past the video's end"]
+    for kind in ("missing", "unreadable", "out_of_range"):
+      for item in getattr(self, kind)[:EXAMPLES]:
+        out.append(f"  {kind}: {item}")
+      if len(getattr(self, kind)) > EXAMPLES:
+        out.append(f"  ... and {len(getattr(self, kind)) - EXAMPLES} more {kind}")
+    return out
+
+
+def _decode_ends(path: Path, start: float, stop: float) -> None:
+  read_frames(path, np.array([start, max(start, stop - 1e-3)]))
+
+
+def check_split(dataset: str, root: Path, split: str, decode: str = "videos", progress: bool = True) -> SplitReport:
+  report = SplitReport(split)
+  try:
+    manifest = read_manifest(dataset, root, split)
+  except AnnotationError as e:
+    report.annotation_error = str(e)
+    return report
+  report.segments = len(manifest)
+  by_video: dict[str, list[int]] = {}
+  for i, segment in enumerate(manifest.segments):
+    by_video.setdefault(segment.video, []).append(i)
+  report.videos = len(by_video)
+  for video, rows in tqdm(by_video.items(), desc=f"check {dataset} {split}", unit="video", disable=not progress):
+    path = root / video
+    if not path.is_file():
+      report.missing.append(f"{path} ({len(rows)} segments, e.g. row {manifest.segments[rows[0]].id or rows[0]})")
+      continue
+    try:
+      info = probe(path)
+      if decode == "videos":
+        _decode_ends(path, 0.0, info.duration)
+      for row in rows:
+        segment = manifest.segments[row]
+        start, stop = segment.start_seconds(info.fps), segment.stop_seconds(info.fps)
+        if stop is not None and stop > info.duration + END_TOLERANCE_SECONDS:
+          report.out_of_range.append(f"{path}: row {segment.id or row} ends at {stop:.2f} s; "
+                                     f"the video lasts {info.duration:.2f} s")
+        elif decode == "segments":
+          _decode_ends(path, start, info.duration if stop is None else min(stop, info.duration))
+    except VideoError as e:
+      report.unreadable.append(str(e))
+  return report
+
+
+def check_dataset(dataset: str, root: Path | str, splits: list[str] | None = None, decode: str = "videos",
+                  progress: bool = True) -> list[SplitReport]:
+  """Checks the given splits (default: every split the dataset's reader knows)."""
+  if dataset not in SPLITS:
+    raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(SPLITS)}")
+  if decode not in DECODE_CHOICES:
+    raise ValueError(f"decode={decode!r}; choose one of {DECODE_CHOICES}")
+  root = Path(root)
+  if not root.is_dir():
+    raise FileNotFoundError(f"{root}: dataset root directory not found")
+  return [check_split(dataset, root, split, decode, progress) for split in (splits or SPLITS[dataset])]
