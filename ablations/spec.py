@@ -1,5 +1,6 @@
 """Table declarations: a grid of runs (rows x columns x seeds), a card generated from a config,
-selection figures and cost figures (compiled cost across settings; nothing trains).
+selection figures, cost figures (compiled cost across settings; nothing trains) and tables of
+real-dataset runs beside the paper's state of the art.
 
 A cell is an experiment name plus `--set` overrides, so that every cell can be printed as one
 self-contained `lvmae run` command.
@@ -108,6 +109,45 @@ class GridTable:
     return [Cell(row, column, seed, self.experiment, tuple(row_sets) + tuple(col_sets) + seed_sets(seed), by_profile)
             for row, row_sets in self.rows.items()
             for column, col_sets in self.columns.items()
+            for seed in self.seeds]
+
+
+def dataset_sets(name: str, stages: Sequence[str] = ("", "pretrained.", "pretrained.tokens.",
+                                                    "pretrained.importance.")) -> tuple[str, ...]:
+  """One of the paper's real datasets (lvmae.data.videos) for a fine-tuning run, its pre-training
+  and its token caches. Only meaningful at the paper profile (the others read SLC)."""
+  return tuple(f"{stage}data.name='{name}'" for stage in stages)
+
+
+@dataclasses.dataclass(frozen=True)
+class RealDataTable:
+  """Runs on the paper's real datasets beside the paper's reported rows (Tables 3, 4e, 7).
+
+  Every cell is a paper-profile run (real videos; never approximated on SLC). `lvmae reproduce`
+  runs the cells only at the paper profile (with --data-root); at any other profile it collects
+  what has finished and shows '-' for the rest. Rows of the paper's CSV that are not ours (other
+  methods) are shown as reported, with no cells of ours.
+
+  columns: label -> (overrides, e.g. the dataset; what the cell reads): a result.json key, or
+  ("duration", head, low, high): top-1 of one head over the evaluation examples whose clip lasts
+  [low, high) seconds, from predictions.npz.
+  """
+  id: str
+  title: str
+  experiment: str
+  rows: dict[str, Sequence[str]]
+  columns: dict[str, tuple[Sequence[str], str | tuple[str, str, float, float]]]
+  seeds: Sequence[int] = (0, 1, 2)
+  scale: float = 100.0
+  metric_label: str = "top-1 (%)"
+  claim: str = ""
+  note: str = ""
+  profile: str = "paper"
+
+  def cells(self) -> list[Cell]:
+    return [Cell(row, column, seed, self.experiment, tuple(row_sets) + tuple(col_sets) + seed_sets(seed))
+            for row, row_sets in self.rows.items()
+            for column, (col_sets, _) in self.columns.items()
             for seed in self.seeds]
 
 

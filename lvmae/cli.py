@@ -152,7 +152,7 @@ def _unique_runs(cfgs) -> list:
 def cmd_reproduce(args) -> None:
   import ablations
   import experiments
-  from ablations.spec import CardTable, CostFigure, FramesFitTable, SelectionFigure
+  from ablations.spec import CardTable, CostFigure, FramesFitTable, RealDataTable, SelectionFigure
   from lvmae import collect, report, runs
   table = ablations.get(args.table)
   results = args.results_dir
@@ -174,6 +174,24 @@ def cmd_reproduce(args) -> None:
       return
     _enable_compilation_cache(args.runs_dir)
     collect.cost_figure(table, {label: table.config(label) for label in table.points}, results)
+  elif isinstance(table, RealDataTable):
+    cfgs = [(cell, cell.config(table.profile)) for cell in table.cells()]
+    if args.data_root is not None:
+      cfgs = [(cell, experiments.set_data_root(cfg, args.data_root)) for cell, cfg in cfgs]
+    if args.profile == table.profile:  # real data: run the cells (or print their commands)
+      todo = _unique_runs(cfgs)
+      root = f" --data-root {args.data_root}" if args.data_root is not None else ""
+      for i, (rid, cell, stage, cfg) in enumerate(todo, 1):
+        if args.print_commands:
+          print(f"{cell.command(table.profile, stage)}{root} --runs-dir {args.runs_dir}  # {rid}")
+        else:
+          print(f"[table {table.id}: run {i}/{len(todo)}] {rid}", flush=True)
+          runs.execute(cfg, args.runs_dir)
+      if args.print_commands:
+        return
+    else:
+      print(f"table {table.id}: cells are {table.profile}-profile runs on real data; collecting finished ones only")
+    collect.real_data(table, cfgs, args.runs_dir, results, args.paper_dir)
   elif isinstance(table, SelectionFigure):
     if args.print_commands:
       print(f"lvmae run {table.experiment} --profile {args.profile} --runs-dir {args.runs_dir}")

@@ -66,6 +66,41 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=
   report.write_table(results / "tables", table.id, table.title, body, df, meta)
 
 
+def _real_data_value(run_dir, measure, scale: float) -> float:
+  """A RealDataTable cell: a result.json key, or top-1 of one head over a duration bin."""
+  if isinstance(measure, str):
+    value = runs.read_result(run_dir).get(measure)
+    return float("nan") if value is None else value * scale
+  _, head, low, high = measure
+  with np.load(run_dir / "predictions.npz") as p:
+    heads = json.loads((run_dir / "result.json").read_text()).get("heads", ["class"])
+    h = heads.index(head)
+    label, prediction = p["label"].reshape(len(p["label"]), -1), p["prediction"].reshape(len(p["label"]), -1)
+    keep = (p["duration"] >= low) & (p["duration"] < high)
+    return float((label[keep, h] == prediction[keep, h]).mean() * scale) if keep.any() else float("nan")
+
+
+def real_data(table, cfgs, runs_dir, results, paper_dir) -> None:
+  """A RealDataTable: finished paper-profile runs (others are '-') beside the paper's rows."""
+  records, run_ids = [], []
+  for cell, cfg in cfgs:
+    run_dir = runs_dir / runs.run_id(cfg)
+    if runs.is_finished(run_dir):
+      value = _real_data_value(run_dir, table.columns[cell.column][1], table.scale)
+      records.append({"row": cell.row, "column": cell.column, "seed": cell.seed, "value": value, "run": run_dir.name})
+      run_ids.append(run_dir.name)
+  paper = report.read_paper(paper_dir / f"table{table.id}.csv")
+  others = [] if paper is None else [r for r in dict.fromkeys(paper.row) if r not in table.rows]
+  df = report.grid_table(records, list(table.rows) + others, list(table.columns), paper)
+  body = report.grid_markdown(df, list(table.columns), "row", table.metric_label)
+  body += (f"\nOur cells: finished {table.profile}-profile runs on the real datasets ({len(set(run_ids))} of "
+           f"{len({runs.run_id(cfg) for _, cfg in cfgs})}); '-' where none has finished. {table.note}\n")
+  compute = sum(json.loads((runs_dir / rid / "provenance.json").read_text())["wall_seconds"] for rid in set(run_ids))
+  meta = {"profile": table.profile, "git_sha": runs.git_sha(), "compute_seconds": compute,
+          "num_runs": len(set(run_ids)), "claim": table.claim, "cells": records}
+  report.write_table(results / "tables", table.id, table.title, body, df, meta)
+
+
 def card(table, cfg, results) -> None:
   """A CardTable: selected fields of `cfg` (the table's experiment at its profile); nothing runs."""
   runs.build(cfg)

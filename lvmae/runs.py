@@ -7,6 +7,7 @@ last checkpoint. Files are written atomically (temp file + rename).
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.metadata
 import json
@@ -59,8 +60,26 @@ def stage_name(cfg: fdl.Buildable) -> str:
   return fdl.get_callable(cfg).__name__.lower()
 
 
+def _without_data_roots(cfg: fdl.Buildable) -> fdl.Buildable:
+  """A copy of `cfg` with every real dataset's `root` blanked: where the data lies (a mount point)
+  is not part of what a run is, so the same run has the same id on every machine."""
+  cfg = copy.deepcopy(cfg)
+
+  def blank(node):
+    if not isinstance(node, fdl.Buildable):
+      return
+    arguments = fdl.ordered_arguments(node)
+    if "root" in arguments and hasattr(fdl.get_callable(node), "dataset_root"):
+      node.root = ""
+    for value in arguments.values():
+      blank(value)
+
+  blank(cfg)
+  return cfg
+
+
 def run_id(cfg: fdl.Buildable) -> str:
-  digest = hashlib.sha256(serialization.dump_json(cfg).encode()).hexdigest()
+  digest = hashlib.sha256(serialization.dump_json(_without_data_roots(cfg)).encode()).hexdigest()
   return f"{stage_name(cfg)}-{digest[:12]}"
 
 

@@ -5,14 +5,13 @@ lossy coding and resizing, so a test can tell which frame a decoder returned.
 """
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 
+from lvmae.data.video import write_frames
+
 BITS = 8
-CODECS = {".mp4": "libx264", ".MP4": "libx264", ".webm": "libvpx-vp9"}
 
 
 def index_frame(index: int, width: int = 64, height: int = 48) -> np.ndarray:
@@ -33,28 +32,10 @@ def frame_index(frame: np.ndarray) -> int:
 
 def write_video(path: Path, num_frames: int, fps: float = 25.0, width: int = 64, height: int = 48,
                 times: np.ndarray | None = None, keyframe_every: int = 12) -> Path:
-  """Writes frames 0..num_frames-1 (each showing its index) as h264 mp4 or VP9 webm.
-
-  `times` (seconds, increasing) gives a variable frame rate; by default frames are 1 / fps apart.
-  """
-  path = Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  time_base = Fraction(1, 1000)
-  with av.open(str(path), mode="w") as container:
-    stream = container.add_stream(CODECS[path.suffix], rate=Fraction(fps).limit_denominator(1001))
-    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-    stream.codec_context.gop_size = keyframe_every
-    if times is not None:
-      stream.codec_context.time_base = time_base
-    for i in range(num_frames):
-      frame = av.VideoFrame.from_ndarray(index_frame(i, width, height), format="rgb24")
-      if times is not None:
-        frame.pts, frame.time_base = int(round(times[i] * 1000)), time_base
-      for packet in stream.encode(frame):
-        container.mux(packet)
-    for packet in stream.encode():
-      container.mux(packet)
-  return path
+  """Writes frames 0..num_frames-1 (each showing its index) as h264 mp4 or VP9 webm (by suffix;
+  .MP4 as EPIC-Kitchens names its files). `times` (seconds, increasing): a variable frame rate."""
+  frames = (index_frame(i, width, height) for i in range(num_frames))
+  return write_frames(path, frames, fps, times, keyframe_every)
 
 
 def truncate(path: Path, keep: float = 0.5) -> Path:

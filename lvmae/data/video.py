@@ -5,10 +5,12 @@ rates are read alike: the frame shown at time t is the last one whose timestamp 
 t + a quarter of the average frame period (a margin for timestamp rounding). A read seeks to the keyframe before the first wanted time, decodes forward and
 keeps only the wanted frames; it seeks again when the next wanted time is far ahead (sparse
 sampling of long videos). Frames come back as uint8 RGB, resized on decode to a short side.
+`write_frames` encodes frames as h264 mp4 or VP9 webm (generated test and benchmark videos).
 """
 from __future__ import annotations
 
 import dataclasses
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -145,3 +147,35 @@ def read_indices(path: Path | str, indices: np.ndarray, fps: float, first_frame:
                  short_side: int | None = None) -> np.ndarray:
   """Frames `first_frame + indices` of a video counted at `fps` (see read_frames)."""
   return read_frames(path, (first_frame + np.asarray(indices)) / fps, short_side)
+
+
+ENCODERS = {".mp4": "libx264", ".webm": "libvpx-vp9"}
+
+
+def write_frames(path: Path | str, frames, fps: float = 25.0, times: np.ndarray | None = None,
+                 keyframe_every: int = 12) -> Path:
+  """Encodes uint8 RGB frames (an array or an iterable of (H, W, 3)) as h264 mp4 or VP9 webm, by
+  the file's suffix. `times` (seconds, increasing) gives a variable frame rate; by default frames
+  are 1 / fps apart."""
+  path = Path(path)
+  if path.suffix.lower() not in ENCODERS:
+    raise ValueError(f"{path}: write .mp4 (h264) or .webm (VP9)")
+  path.parent.mkdir(parents=True, exist_ok=True)
+  millis = Fraction(1, 1000)
+  with av.open(str(path), mode="w") as container:
+    stream = container.add_stream(ENCODERS[path.suffix.lower()], rate=Fraction(fps).limit_denominator(1001))
+    stream.pix_fmt = "yuv420p"
+    stream.codec_context.gop_size = keyframe_every
+    if times is not None:
+      stream.codec_context.time_base = millis
+    for i, frame in enumerate(frames):
+      if i == 0:
+        stream.height, stream.width = frame.shape[:2]
+      picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+      if times is not None:
+        picture.pts, picture.time_base = int(round(times[i] * 1000)), millis
+      for packet in stream.encode(picture):
+        container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
+  return path

@@ -31,6 +31,7 @@ DATASET_HEADS = {"epic_kitchens_100": (97, 300), "diving48": (48,), "ssv2": (174
                  "finegym288": (288,), "kinetics_400": (400,), "kinetics_600": (600,),
                  "kinetics_700": (700,), "kinetics_710": (710,)}
 HEAD_NAMES = {"epic_kitchens_100": ("verb", "noun")}  # the others have one head, "class"
+CONVERTED_DIR = "arrayrecord"  # `lvmae data convert`'s output under a dataset's directory
 DECODE_MARGIN = 256 / 224  # training decodes a larger short side than the crop (VideoMAE's 256 for 224)
 
 
@@ -165,6 +166,7 @@ class VideoData:
   augment: Augmentation = Augmentation()
   eval_crops: int = 1             # spatial crops per temporal clip at evaluation (1 or 3)
   max_skip_share: float = 0.01    # missing or unreadable clips allowed per split
+  source_format: str = "video"    # "arrayrecord": JPEG frames from `lvmae data convert` (<root>/<name>/arrayrecord)
   num_train: int | None = None    # read only the first clips of a split (quick checks)
   num_eval: int | None = None
 
@@ -174,6 +176,7 @@ class VideoData:
       check_choice(field, getattr(self, field), SPLITS[self.name])
     check_positive("image_size", self.image_size)
     check_choice("eval_crops", self.eval_crops, (1, 3))
+    check_choice("source_format", self.source_format, ("video", "arrayrecord"))
     if not 0.0 <= self.max_skip_share < 1.0:
       raise ConfigError("max_skip_share", self.max_skip_share, "must be in [0, 1)")
 
@@ -209,10 +212,13 @@ class VideoData:
                                              f"classes; the model has {classes}")
     return manifest
 
-  def source(self, which: str, fixed_view: bool = False) -> VideoSource:
+  def source(self, which: str, fixed_view: bool = False):
     """`which` is "train" or "eval"; training decodes a larger short side to crop from, unless it
     reads the fixed (centre-crop) view of cached targets."""
     train = which == "train"
+    if self.source_format == "arrayrecord":  # frames stored at the conversion's short side
+      from lvmae.data.arrayrecord import ArrayRecordSource  # it builds on this module
+      return ArrayRecordSource(self.dataset_root / CONVERTED_DIR, self.train_split if train else self.eval_split)
     short_side = round(self.image_size * DECODE_MARGIN) if train and not fixed_view else self.image_size
     return VideoSource(self.manifest(which), self.dataset_root, short_side=short_side,
                        max_skip_share=self.max_skip_share,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 
@@ -121,6 +122,10 @@ class Finetune(ClipStage):
               "eval_split": self.data.eval_split, "eval_clips": self.sampling.eval_clips}
     if correct.shape[1] > 1:  # e.g. EPIC-Kitchens: top1 is the action (every head right)
       result.update({f"top1_{name}": float(correct[:, h].mean()) for h, name in enumerate(self.data.head_names)})
+    else:  # the mean over classes of per-class top-1 (FineGym's headline metric)
+      labels = predictions["label"]
+      result["mean_class_top1"] = float(np.mean([correct[labels == c, 0].mean() for c in np.unique(labels)]))
+    result["heads"] = list(self.data.head_names)
     if getattr(source, "skips", None) is not None:
       result["num_skipped"] = len(source.skips)
     return result
