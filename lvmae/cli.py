@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
   bench.add_argument("--frames", type=int, nargs="+", default=[32, 128],
                      help="clip lengths for the precompute benchmark (default: 32 128)")
   bench.add_argument("--out", type=Path, default=RESULTS / "bench.json")
+  bench.add_argument("--skip-loader", action="store_true", help="skip the video / ArrayRecord loader benchmark")
 
   data = sub.add_parser("data", help="real datasets: check annotation files and videos, convert to ArrayRecord")
   data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -67,6 +68,15 @@ def _parser() -> argparse.ArgumentParser:
   check.add_argument("--split", action="append", default=None, help="check only this split (repeatable)")
   check.add_argument("--decode", default="videos", choices=("none", "videos", "segments"),
                      help="decode the first and last frame of every video (default) or every segment")
+
+  convert = data_sub.add_parser("convert", help="decode a dataset's segments once into JPEG frames in "
+                                                "ArrayRecord shards (read with data.source_format='arrayrecord')")
+  convert.add_argument("dataset")
+  convert.add_argument("root", type=Path, help="the dataset's directory (in its official layout)")
+  convert.add_argument("--split", action="append", default=None, help="convert only this split (repeatable)")
+  convert.add_argument("--short-side", type=int, default=256, help="frames resized to this short side (default 256)")
+  convert.add_argument("--quality", type=int, default=90, help="JPEG quality (default 90)")
+  convert.add_argument("--out", type=Path, default=None, help="default: ROOT/arrayrecord, where the source looks")
 
   report = sub.add_parser("report", help="rebuild results/REPORT.md from the collected tables")
   report.add_argument("--results-dir", type=Path, default=RESULTS)
@@ -274,10 +284,19 @@ def cmd_bench(args) -> None:
             "time_ratio_longest_to_shortest": per_clip[str(longest)] / per_clip[str(shortest)],
             "frame_ratio_longest_to_shortest": longest / shortest}
   bench.update_bench(args.out, "precompute", args.profile, values)
+  if not args.skip_loader:
+    from lvmae.data import loader_bench
+    loader = loader_bench.run(tuple(args.frames))
+    for name in ("video", "arrayrecord"):
+      rates = ", ".join(f"{f} frames {r['clips_per_s_per_core']:.2f}" for f, r in loader[name].items())
+      print(f"loader ({name}): clips/s per core: {rates}", flush=True)
+    bench.update_bench(args.out, "loader", "any", {**machine, **loader})
   print(f"wrote {args.out}")
 
 
 def cmd_data(args) -> int:
+  if args.data_command == "convert":
+    return _convert(args)
   from lvmae.data.check import check_dataset
   reports = check_dataset(args.dataset, args.root, args.split, args.decode)
   for split_report in reports:
@@ -285,6 +304,21 @@ def cmd_data(args) -> int:
   problems = sum(r.problems for r in reports)
   print(f"{args.dataset} at {args.root}: {'OK' if not problems else f'{problems} problem(s)'}")
   return 1 if problems else 0
+
+
+def _convert(args) -> int:
+  from lvmae.data.arrayrecord import convert
+  from lvmae.data.readers import SPLITS, read_manifest
+  from lvmae.data.videos import CONVERTED_DIR, VideoSource
+  if args.dataset not in SPLITS:
+    raise ValueError(f"unknown dataset {args.dataset!r}; choose one of {sorted(SPLITS)}")
+  out = args.out or args.root / CONVERTED_DIR
+  for split in args.split or SPLITS[args.dataset]:
+    source = VideoSource(read_manifest(args.dataset, args.root, split), args.root, max_skip_share=1.0)
+    index = convert(source, out, short_side=args.short_side, quality=args.quality)
+    print(f"{args.dataset} {split}: {index['records']} clips in {len(index['shards'])} shards under {out}; "
+          f"{len(index['skipped'])} skipped")
+  return 0
 
 
 def cmd_report(args) -> None:

@@ -57,3 +57,20 @@ def test_data_root_points_every_real_dataset_of_a_paper_config(tmp_path):
   assert roots == [str(tmp_path)] * 2 and fdl.get_callable(cfg.data) is VideoData
   with pytest.raises(ValueError, match="reads no real videos"):
     experiments.get("finetune", "smoke", data_root=str(tmp_path))
+
+
+def test_data_convert_writes_shards_the_arrayrecord_source_reads(diving48, capsys):
+  root, layout = diving48
+  assert main(["data", "convert", "diving48", str(root), "--split", "train", "--short-side", "24"]) == 0
+  assert "diving48 train: 3 clips in 1 shards" in capsys.readouterr().out
+  data = VideoData(name="diving48", root=str(root.parent), image_size=16, source_format="arrayrecord")
+  source = data.source("train")
+  assert [source[i]["label"].tolist() for i in range(len(source))] == [list(s.labels) for s in layout["segments"]["train"]]
+  assert source[0]["video"][[0, 1]].shape == (2, 24, 32, 3)
+
+
+def test_loader_benchmark_measures_both_paths(tmp_path):
+  from lvmae.data import loader_bench
+  out = loader_bench.run(frames=(8,), num_videos=1, num_clips=1, workdir=tmp_path)
+  for name in ("video", "arrayrecord"):
+    assert out[name]["8"]["clips"] == 1 and out[name]["8"]["clips_per_s_per_core"] > 0
