@@ -13,6 +13,7 @@ from typing import Sequence
 import fiddle as fdl
 
 import experiments
+from lvmae.data.videos import NO_FLIP
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,8 +116,10 @@ class GridTable:
 def dataset_sets(name: str, stages: Sequence[str] = ("", "pretrained.", "pretrained.tokens.",
                                                     "pretrained.importance.")) -> tuple[str, ...]:
   """One of the paper's real datasets (lvmae.data.videos) for a fine-tuning run, its pre-training
-  and its token caches. Only meaningful at the paper profile (the others read SLC)."""
-  return tuple(f"{stage}data.name='{name}'" for stage in stages)
+  and its token caches (no flips where a mirror changes the class). Only meaningful at the paper
+  profile (the others read SLC)."""
+  flip = ("data.augment.flip=False",) if name in NO_FLIP else ()
+  return tuple(f"{stage}{setting}" for stage in stages for setting in (f"data.name='{name}'",) + flip)
 
 
 @dataclasses.dataclass(frozen=True)

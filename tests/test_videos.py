@@ -221,3 +221,11 @@ def test_fixed_views_are_centre_crops_of_the_first_frames_with_unreadable_rows_z
   for row in (0, 2):
     first = train[row].start_frame
     assert _indices(views["video"][row]) == [first, first + 4, first + 8]
+
+
+def test_ssv2_refuses_flips_that_would_change_its_classes():
+  from lvmae.data.augment import Augmentation
+  from lvmae.validation import ConfigError
+  with pytest.raises(ConfigError, match="augment.flip=True: ssv2's classes name directions"):
+    VideoData(name="ssv2")
+  assert not VideoData(name="ssv2", augment=Augmentation(flip=False)).augment.flip

@@ -31,6 +31,7 @@ DATASET_HEADS = {"epic_kitchens_100": (97, 300), "diving48": (48,), "ssv2": (174
                  "finegym288": (288,), "kinetics_400": (400,), "kinetics_600": (600,),
                  "kinetics_700": (700,), "kinetics_710": (710,)}
 HEAD_NAMES = {"epic_kitchens_100": ("verb", "noun")}  # the others have one head, "class"
+NO_FLIP = ("ssv2",)  # labels that name directions ("from left to right"): a mirror changes the class
 CONVERTED_DIR = "arrayrecord"  # `lvmae data convert`'s output under a dataset's directory
 DECODE_MARGIN = 256 / 224  # training decodes a larger short side than the crop (VideoMAE's 256 for 224)
 
@@ -177,6 +178,9 @@ class VideoData:
     check_positive("image_size", self.image_size)
     check_choice("eval_crops", self.eval_crops, (1, 3))
     check_choice("source_format", self.source_format, ("video", "arrayrecord"))
+    if self.name in NO_FLIP and self.augment.flip:
+      raise ConfigError("augment.flip", True, f"{self.name}'s classes name directions (left / right): "
+                                              f"set data.augment.flip=False")
     if not 0.0 <= self.max_skip_share < 1.0:
       raise ConfigError("max_skip_share", self.max_skip_share, "must be in [0, 1)")
 
