@@ -229,3 +229,29 @@ def test_ssv2_refuses_flips_that_would_change_its_classes():
   with pytest.raises(ConfigError, match="augment.flip=True: ssv2's classes name directions"):
     VideoData(name="ssv2")
   assert not VideoData(name="ssv2", augment=Augmentation(flip=False)).augment.flip
+
+
+@pytest.mark.parametrize("name, writer", [
+    ("epic_kitchens_100", dataset_layouts.write_epic_kitchens_100),
+    ("diving48", dataset_layouts.write_diving48),
+    ("ssv2", dataset_layouts.write_ssv2),            # VP9 webm
+    ("kinetics_400", dataset_layouts.write_kinetics),
+    ("kinetics_710", dataset_layouts.write_kinetics_710),
+    ("finegym288", dataset_layouts.write_finegym288),  # seconds into full videos
+])
+def test_every_dataset_reads_its_segments_first_frames(tmp_path, name, writer):
+  from lvmae.data.augment import Augmentation
+  from lvmae.data.readers import SPLITS
+  root, layout = _dataset(tmp_path, name, writer)
+  data = VideoData(name=name, root=str(tmp_path), image_size=16, augment=Augmentation(flip=False),
+                   train_split="train", eval_split=SPLITS[name][1])
+  for which, split in (("train", "train"), ("eval", SPLITS[name][1])):
+    source = data.source(which)
+    expected = layout["segments"][split]
+    assert len(source) == len(expected) and len(source.skips) == 0
+    for i, segment in enumerate(expected):
+      element = source[i]
+      assert element["label"].tolist() == list(segment.labels)
+      video_fps = layout["videos"][segment.video][1]
+      first = round(segment.start_frame / (segment.fps or video_fps) * video_fps)
+      assert _indices(element["video"][np.array([0, 1])]) == [first, first + 1]
