@@ -132,7 +132,8 @@ def test_bench_writes_train_step_times_and_precompute_cost_per_clip(tmp_path):
   from lvmae import cli
   out = tmp_path / "bench.json"
   (tmp_path / "bench.json").write_text('{"other": {"kept": 1}}')
-  assert cli.main(["bench", "--profile", "smoke", "--frames", "16", "32", "--out", str(out)]) == 0
+  args = ["bench", "--profile", "smoke", "--frames", "16", "32", "--out", str(out), "--skip-loader"]
+  assert cli.main(args) == 0  # the loader benchmark has its own test (test_data_cli)
   data = json.loads(out.read_text())
   assert data["other"] == {"kept": 1}  # other sections survive
   section = data["precompute"]["smoke"]

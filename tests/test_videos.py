@@ -171,9 +171,9 @@ def test_missing_root_and_unset_root_are_clear_errors(tmp_path):
   from lvmae.data.manifest import AnnotationError
   from lvmae.validation import ConfigError
   with pytest.raises(ConfigError, match="root=''"):
-    VideoData(name="ssv2").source("train")
-  with pytest.raises(AnnotationError, match="ssv2 root directory not found"):
-    VideoData(name="ssv2", root=str(tmp_path)).source("train")
+    VideoData(name="diving48").source("train")
+  with pytest.raises(AnnotationError, match="diving48 root directory not found"):
+    VideoData(name="diving48", root=str(tmp_path)).source("train")
 
 
 # ------------------------------------------------------------------------------- stages on videos
