@@ -21,11 +21,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
 	touch $(STAMP)
 
+# One test worker per core; a test module stays on one worker (its fixtures are built once).
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 test-all: setup
-	$(BIN)/python -m pytest -q -m "slow or not slow"
+	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "slow or not slow"
 
 reproduce: setup $(addprefix reproduce-table-,$(TABLES)) $(addprefix reproduce-figure-,$(FIGURES))
 	$(BIN)/lvmae report

@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
   rep = sub.add_parser("reproduce", help="run a table's grid, then collect it")
   rep.add_argument("table", help="table id, e.g. 1 or table1")
   rep.add_argument("--profile", default="smoke")
+  rep.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
+                   help="run and collect only these of the table's seeds (a quick look: n per cell drops)")
   rep.add_argument("--print-commands", action="store_true",
                    help="print one self-contained `lvmae run` command per run instead of running")
   rep.add_argument("--runs-dir", type=Path, default=RESULTS / "runs")
@@ -159,6 +161,16 @@ def _unique_runs(cfgs) -> list:
   return out
 
 
+def _with_seeds(table, seeds: list[int] | None) -> list:
+  """The table's cells, only those of `seeds` when given."""
+  if seeds is None:
+    return table.cells()
+  unknown = sorted(set(seeds) - set(table.seeds))
+  if unknown:
+    raise ValueError(f"--seeds {unknown}: table {table.id} has seeds {list(table.seeds)}")
+  return [cell for cell in table.cells() if cell.seed in seeds]
+
+
 def cmd_reproduce(args) -> None:
   import ablations
   import experiments
@@ -185,7 +197,7 @@ def cmd_reproduce(args) -> None:
     _enable_compilation_cache(args.runs_dir)
     collect.cost_figure(table, {label: table.config(label) for label in table.points}, results)
   elif isinstance(table, RealDataTable):
-    cfgs = [(cell, cell.config(table.profile)) for cell in table.cells()]
+    cfgs = [(cell, cell.config(table.profile)) for cell in _with_seeds(table, args.seeds)]
     if args.data_root is not None:
       cfgs = [(cell, experiments.set_data_root(cfg, args.data_root)) for cell, cfg in cfgs]
     if args.profile == table.profile:  # real data: run the cells (or print their commands)
@@ -210,7 +222,7 @@ def cmd_reproduce(args) -> None:
     collect.selection_figure(table, experiments.get(table.experiment, args.profile), args.profile,
                              args.runs_dir, results)
   else:
-    cells = table.cells()
+    cells = _with_seeds(table, args.seeds)
     cfgs = [(cell, cell.config(args.profile)) for cell in cells]
     if args.data_root is not None:
       cfgs = [(cell, experiments.set_data_root(cfg, args.data_root)) for cell, cfg in cfgs]
