@@ -14,6 +14,7 @@ import fiddle as fdl
 
 from experiments.base import autoencoder
 from experiments.registry import register_profile, stages
+from lvmae.data.augment import Augmentation
 from lvmae.data.videos import VideoData
 from lvmae.models.specs import VIT_SIZES
 from lvmae.tokenizer.quantizers import FSQ, LFQ
@@ -185,12 +186,14 @@ def _paper_pretrain(stage: fdl.Config) -> None:
 
 def _paper_finetune(stage: fdl.Config) -> None:
   _paper_transformers(stage)
-  # Fine-tuning recipe beyond the paper's text (epochs for EK100, batch, lr): VideoMAE's.
+  # Fine-tuning recipe beyond the paper's text (epochs for EK100, batch, lr, Mixup 0.8 / CutMix 1.0,
+  # RandAugment n4 m7, label smoothing 0.1): VideoMAE's.
   batch = 256
   _set(stage.schedule, steps=_steps(50, EK100_TRAIN_CLIPS, batch), batch_size=batch,
        warmup_steps=_steps(5, EK100_TRAIN_CLIPS, batch), learning_rate=5e-4 * batch / 256,
        final_learning_rate=1e-6, weight_decay=0.05, b2=0.999, checkpoint_every=1000, log_every=50)
-  _set(stage, label_smoothing=0.1, eval_batch_size=64)
+  _set(stage, label_smoothing=0.1, eval_batch_size=64, mixup_alpha=0.8, cutmix_alpha=1.0)
+  stage.data.augment = fdl.Config(Augmentation, rand_augment_ops=4, rand_augment_magnitude=7.0)
 
 
 @register_profile
