@@ -3,15 +3,13 @@
 Ours: the full method with ViT-L at 128 frames, pre-trained on FineGym288 itself (the paper's
 Kinetics-710 stage is not chained here). Cells are paper-profile runs on the real dataset only.
 """
-from ablations.spec import LVMAE_SETS, RealDataTable, clip_sets, dataset_sets
-
-_VIT_L = ("encoder.width=1024", "encoder.depth=24", "encoder.heads=16")
+from ablations.spec import LVMAE_VIT_L_128_SETS, RealDataTable, dataset_sets
 
 TABLE = RealDataTable(
     id="7",
     title="State of the art: FineGym288 (ViT-L, 128 frames)",
     experiment="finetune",
-    rows={"LVMAE ViT-L, 128 frames": LVMAE_SETS + clip_sets(128, 2) + _VIT_L + ("token_drop=0.25",)},
+    rows={"LVMAE ViT-L, 128 frames": LVMAE_VIT_L_128_SETS},
     columns={"FineGym288 mean class top-1": (dataset_sets("finegym288"), "mean_class_top1"),
              "FineGym288 top-1": (dataset_sets("finegym288"), "top1")},
     metric_label="top-1 (%)",

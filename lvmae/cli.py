@@ -171,6 +171,32 @@ def _with_seeds(table, seeds: list[int] | None) -> list:
   return [cell for cell in table.cells() if cell.seed in seeds]
 
 
+def _cell_configs(table, profile: str, args) -> list:
+  """(cell, config) of the table's cells (of `--seeds`) at `profile`, pointed at `--data-root`."""
+  import experiments
+  cfgs = [(cell, cell.config(profile)) for cell in _with_seeds(table, args.seeds)]
+  if args.data_root is not None:
+    cfgs = [(cell, experiments.set_data_root(cfg, args.data_root)) for cell, cfg in cfgs]
+  return cfgs
+
+
+def _print_commands(todo, profile: str, args) -> None:
+  """One self-contained `lvmae run` command per run, upstream first."""
+  root = f" --data-root {args.data_root}" if args.data_root is not None else ""
+  for rid, cell, stage, _ in todo:
+    print(f"{cell.command(profile, stage)}{root} --runs-dir {args.runs_dir}  # {rid}")
+
+
+def _execute_all(table, todo, runs_dir) -> None:
+  """Runs every run not finished yet, in order, with a progress line each."""
+  from lvmae import runs
+  for i, (rid, cell, _, cfg) in enumerate(todo, 1):
+    state = "reused" if runs.is_finished(runs_dir / rid) else "running"
+    print(f"[table {table.id}: run {i}/{len(todo)}] {rid} ({cell.row} | {cell.column} | seed {cell.seed}) {state}",
+          flush=True)
+    runs.execute(cfg, runs_dir)
+
+
 def cmd_reproduce(args) -> None:
   import ablations
   import experiments
@@ -197,20 +223,12 @@ def cmd_reproduce(args) -> None:
     _enable_compilation_cache(args.runs_dir)
     collect.cost_figure(table, {label: table.config(label) for label in table.points}, results)
   elif isinstance(table, RealDataTable):
-    cfgs = [(cell, cell.config(table.profile)) for cell in _with_seeds(table, args.seeds)]
-    if args.data_root is not None:
-      cfgs = [(cell, experiments.set_data_root(cfg, args.data_root)) for cell, cfg in cfgs]
+    cfgs = _cell_configs(table, table.profile, args)
     if args.profile == table.profile:  # real data: run the cells (or print their commands)
-      todo = _unique_runs(cfgs)
-      root = f" --data-root {args.data_root}" if args.data_root is not None else ""
-      for i, (rid, cell, stage, cfg) in enumerate(todo, 1):
-        if args.print_commands:
-          print(f"{cell.command(table.profile, stage)}{root} --runs-dir {args.runs_dir}  # {rid}")
-        else:
-          print(f"[table {table.id}: run {i}/{len(todo)}] {rid}", flush=True)
-          runs.execute(cfg, args.runs_dir)
       if args.print_commands:
+        _print_commands(_unique_runs(cfgs), table.profile, args)
         return
+      _execute_all(table, _unique_runs(cfgs), args.runs_dir)
     else:
       print(f"table {table.id}: cells are {table.profile}-profile runs on real data; collecting finished ones only")
     collect.real_data(table, cfgs, args.runs_dir, results, args.paper_dir)
@@ -222,25 +240,16 @@ def cmd_reproduce(args) -> None:
     collect.selection_figure(table, experiments.get(table.experiment, args.profile), args.profile,
                              args.runs_dir, results)
   else:
-    cells = _with_seeds(table, args.seeds)
-    cfgs = [(cell, cell.config(args.profile)) for cell in cells]
-    if args.data_root is not None:
-      cfgs = [(cell, experiments.set_data_root(cfg, args.data_root)) for cell, cfg in cfgs]
+    cfgs = _cell_configs(table, args.profile, args)
     for _, cfg in cfgs:
       runs.build(cfg)  # every cell validates before anything runs
     todo = _unique_runs(cfgs)
     if args.print_commands:
-      for rid, cell, stage, _ in todo:
-        root = f" --data-root {args.data_root}" if args.data_root is not None else ""
-        print(f"{cell.command(args.profile, stage)}{root} --runs-dir {args.runs_dir}  # {rid}")
+      _print_commands(todo, args.profile, args)
       return
     _enable_compilation_cache(args.runs_dir)
     start = time.perf_counter()
-    for i, (rid, cell, stage, cfg) in enumerate(todo, 1):
-      state = "reused" if runs.is_finished(args.runs_dir / rid) else "running"
-      print(f"[table {table.id}: run {i}/{len(todo)}] {rid} ({cell.row} | {cell.column} | seed {cell.seed}) {state}",
-            flush=True)
-      runs.execute(cfg, args.runs_dir)
+    _execute_all(table, todo, args.runs_dir)
     collect.grid(table, args.profile, cfgs, args.runs_dir, results, args.paper_dir, [rid for rid, *_ in todo],
                  cost_cfgs=table.cost_configs(), memory_cfgs=table.memory_configs())
     print(f"table {table.id}: {len(todo)} runs, {time.perf_counter() - start:.0f} s this call")
@@ -320,12 +329,10 @@ def cmd_data(args) -> int:
 
 def _convert(args) -> int:
   from lvmae.data.arrayrecord import convert
-  from lvmae.data.readers import SPLITS, read_manifest
+  from lvmae.data.readers import read_manifest, splits
   from lvmae.data.videos import CONVERTED_DIR, VideoSource
-  if args.dataset not in SPLITS:
-    raise ValueError(f"unknown dataset {args.dataset!r}; choose one of {sorted(SPLITS)}")
   out = args.out or args.root / CONVERTED_DIR
-  for split in args.split or SPLITS[args.dataset]:
+  for split in args.split or splits(args.dataset):
     source = VideoSource(read_manifest(args.dataset, args.root, split), args.root, max_skip_share=1.0)
     index = convert(source, out, short_side=args.short_side, quality=args.quality)
     print(f"{args.dataset} {split}: {index['records']} clips in {len(index['shards'])} shards under {out}; "

@@ -27,6 +27,11 @@ def stage_config(cfg, path: str):
   return cfg
 
 
+def compute_seconds(runs_dir, run_ids) -> float:
+  """The wall time of the runs, from their provenance."""
+  return sum(json.loads((runs_dir / rid / "provenance.json").read_text())["wall_seconds"] for rid in run_ids)
+
+
 def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=None, memory_cfgs=None) -> None:
   """A GridTable's cells (mean ± std over seeds) beside the paper's numbers; `cost_cfgs` (label ->
   (config, profile, budget GiB)) are settings reported from XLA's compiled memory, not run;
@@ -60,7 +65,7 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=
     verdict = "over" if gib > budget else "within"
     body += (f"\n{label}: not run. XLA's compiled memory of its pre-training step at the {cost_profile} profile is "
              f"{gib:.1f} GiB, {verdict} the {budget:g} GiB budget.\n")
-  compute = sum(json.loads((runs_dir / rid / "provenance.json").read_text())["wall_seconds"] for rid in run_ids)
+  compute = compute_seconds(runs_dir, run_ids)
   meta = {"profile": profile, "git_sha": runs.git_sha(), "compute_seconds": compute, "num_runs": len(run_ids),
           "claim": table.claim, "cells": records, "cost_rows": costs, "memory_bytes": memory}
   report.write_table(results / "tables", table.id, table.title, body, df, meta)
@@ -73,7 +78,7 @@ def _real_data_value(run_dir, measure, scale: float) -> float:
     return float("nan") if value is None else value * scale
   _, head, low, high = measure
   with np.load(run_dir / "predictions.npz") as p:
-    heads = json.loads((run_dir / "result.json").read_text()).get("heads", ["class"])
+    heads = runs.read_result(run_dir).get("heads", ["class"])
     h = heads.index(head)
     label, prediction = p["label"].reshape(len(p["label"]), -1), p["prediction"].reshape(len(p["label"]), -1)
     keep = (p["duration"] >= low) & (p["duration"] < high)
@@ -82,9 +87,10 @@ def _real_data_value(run_dir, measure, scale: float) -> float:
 
 def real_data(table, cfgs, runs_dir, results, paper_dir) -> None:
   """A RealDataTable: finished paper-profile runs (others are '-') beside the paper's rows."""
-  records, run_ids = [], []
+  records, run_ids, all_ids = [], [], set()
   for cell, cfg in cfgs:
     run_dir = runs_dir / runs.run_id(cfg)
+    all_ids.add(run_dir.name)
     if runs.is_finished(run_dir):
       value = _real_data_value(run_dir, table.columns[cell.column][1], table.scale)
       records.append({"row": cell.row, "column": cell.column, "seed": cell.seed, "value": value, "run": run_dir.name})
@@ -94,8 +100,8 @@ def real_data(table, cfgs, runs_dir, results, paper_dir) -> None:
   df = report.grid_table(records, list(table.rows) + others, list(table.columns), paper)
   body = report.grid_markdown(df, list(table.columns), "row", table.metric_label)
   body += (f"\nOur cells: finished {table.profile}-profile runs on the real datasets ({len(set(run_ids))} of "
-           f"{len({runs.run_id(cfg) for _, cfg in cfgs})}); '-' where none has finished. {table.note}\n")
-  compute = sum(json.loads((runs_dir / rid / "provenance.json").read_text())["wall_seconds"] for rid in set(run_ids))
+           f"{len(all_ids)}); '-' where none has finished. {table.note}\n")
+  compute = compute_seconds(runs_dir, set(run_ids))
   meta = {"profile": table.profile, "git_sha": runs.git_sha(), "compute_seconds": compute,
           "num_runs": len(set(run_ids)), "claim": table.claim, "cells": records}
   report.write_table(results / "tables", table.id, table.title, body, df, meta)

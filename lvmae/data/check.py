@@ -13,7 +13,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lvmae.data.manifest import AnnotationError
-from lvmae.data.readers import SPLITS, read_manifest
+from lvmae.data.readers import read_manifest, splits
 from lvmae.data.video import VideoError, probe, read_frames
 
 DECODE_CHOICES = ("none", "videos", "segments")
@@ -86,14 +86,14 @@ def check_split(dataset: str, root: Path, split: str, decode: str = "videos", pr
   return report
 
 
-def check_dataset(dataset: str, root: Path | str, splits: list[str] | None = None, decode: str = "videos",
+def check_dataset(dataset: str, root: Path | str, only: list[str] | None = None, decode: str = "videos",
                   progress: bool = True) -> list[SplitReport]:
-  """Checks the given splits (default: every split the dataset's reader knows)."""
-  if dataset not in SPLITS:
-    raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(SPLITS)}")
+  """Checks the splits in `only` (default: every split the dataset's reader knows)."""
+  known = splits(dataset)  # an unknown dataset fails here, listing the known ones
+  names = only or known
   if decode not in DECODE_CHOICES:
     raise ValueError(f"decode={decode!r}; choose one of {DECODE_CHOICES}")
   root = Path(root)
   if not root.is_dir():
     raise FileNotFoundError(f"{root}: dataset root directory not found")
-  return [check_split(dataset, root, split, decode, progress) for split in (splits or SPLITS[dataset])]
+  return [check_split(dataset, root, split, decode, progress) for split in names]

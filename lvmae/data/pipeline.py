@@ -239,7 +239,6 @@ def eval_batches(source: ClipSource, sampling: Sampling, *, batch_size: int,
   """Every readable clip once, in order; `video` is (B, views, T, H, W, C) uint8 with views =
   eval_clips x crops (temporal-major); the last batch may be short. Each element keeps its
   `index` (and `duration` where the source gives one)."""
-  extra = ("duration",)
 
   def views(element: dict) -> dict | None:
     video = element["video"]
@@ -250,7 +249,8 @@ def eval_batches(source: ClipSource, sampling: Sampling, *, batch_size: int,
       return None
     stacked = np.concatenate([crops(c) for c in clips]) if crops is not None else np.stack(clips)
     out = {"video": stacked, "label": element["label"], "index": element["index"]}
-    out.update({k: element[k] for k in extra if k in element})
+    if "duration" in element:
+      out["duration"] = element["duration"]
     return out
 
   options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=2)

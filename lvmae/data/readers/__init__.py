@@ -36,11 +36,16 @@ SPLITS: dict[str, tuple[str, ...]] = {
 }
 
 
-def read_manifest(dataset: str, root: Path | str, split: str) -> Manifest:
-  """The validated manifest of one split of a dataset whose files lie under `root`."""
+def splits(dataset: str) -> tuple[str, ...]:
+  """The splits a dataset's reader accepts; an unknown dataset is a ValueError listing them all."""
   if dataset not in READERS:
     raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(READERS)}")
-  if split not in SPLITS[dataset]:
+  return SPLITS[dataset]
+
+
+def read_manifest(dataset: str, root: Path | str, split: str) -> Manifest:
+  """The validated manifest of one split of a dataset whose files lie under `root`."""
+  if split not in splits(dataset):
     raise ValueError(f"unknown split {split!r} of {dataset}; choose one of {list(SPLITS[dataset])}")
   root = Path(root)
   if not root.is_dir():
