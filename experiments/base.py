@@ -14,6 +14,7 @@ from lvmae.tokenizer.magvit import MagvitSpec
 from lvmae.tokenizer.model import Adaptive
 from lvmae.tokenizer.quantizers import FSQ, LFQ
 from lvmae.train.finetune import Finetune
+from lvmae.train.flow_scores import FlowScores
 from lvmae.train.optim import Schedule
 from lvmae.train.precompute import Precompute
 from lvmae.train.pretrain import Masking, Pretrain, Targets
@@ -96,6 +97,13 @@ def tokens_fsq_magvit() -> fdl.Config[Precompute]:
 def tokens_magvit() -> fdl.Config[Precompute]:
   """Cached MAGVIT (LFQ) latents for pre-training."""
   return _tokens(tokenizer_magvit())
+
+
+@register
+def flow_scores() -> fdl.Config[FlowScores]:
+  """Per-token optical-flow magnitudes (Farneback) of `pretrain`'s clips: the `flow` strategy's scores."""
+  return fdl.Config(FlowScores, data=fdl.Config(SLCData, train_split="unlabelled"),
+                    sampling=fdl.Config(Sampling, num_frames=32, stride=4), tubelet=(2, 8, 8), method="farneback")
 
 
 @register

@@ -19,6 +19,7 @@ from lvmae.data.videos import VideoData
 from lvmae.models.specs import VIT_SIZES
 from lvmae.tokenizer.quantizers import FSQ, LFQ
 from lvmae.train.finetune import Finetune
+from lvmae.train.flow_scores import FlowScores
 from lvmae.train.precompute import Precompute
 from lvmae.train.pretrain import Pretrain
 from lvmae.train.tokenizer import Tokenizer
@@ -81,7 +82,7 @@ def _smoke_finetune(stage: fdl.Config) -> None:
 
 @register_profile
 def smoke(cfg: fdl.Config) -> None:
-  _apply(cfg, {Tokenizer: _smoke_tokenizer, Precompute: _smoke_pretrain_data,
+  _apply(cfg, {Tokenizer: _smoke_tokenizer, Precompute: _smoke_pretrain_data, FlowScores: _smoke_pretrain_data,
                Pretrain: _smoke_pretrain, Finetune: _smoke_finetune})
 
 
@@ -112,6 +113,11 @@ def _cpu_pretrain_data(stage: fdl.Config) -> None:
   _set(stage.data, num_train=None)
 
 
+def _cpu_flow_scores(stage: fdl.Config) -> None:
+  _cpu_pretrain_data(stage)
+  stage.tubelet = CPU_TUBELET
+
+
 def _cpu_transformers(stage: fdl.Config) -> None:
   _set(stage.encoder, **VIT_SIZES["cpu"], remat="none")
   stage.tubelet = CPU_TUBELET
@@ -135,13 +141,14 @@ def _cpu_finetune(stage: fdl.Config) -> None:
 
 @register_profile
 def cpu(cfg: fdl.Config) -> None:
-  _apply(cfg, {Tokenizer: _cpu_tokenizer, Precompute: _cpu_pretrain_data,
+  _apply(cfg, {Tokenizer: _cpu_tokenizer, Precompute: _cpu_pretrain_data, FlowScores: _cpu_flow_scores,
                Pretrain: _cpu_pretrain, Finetune: _cpu_finetune})
 
 
 # ------------------------------------------------------------------------------------------ paper
 # The paper's data: EPIC-Kitchens-100 (67,217 training segments) unless a table says otherwise.
 EK100_TRAIN_CLIPS = 67_217
+PAPER_TUBELET = (2, 16, 16)  # 8x14x14 tokens per 16 frames at 224 px
 
 
 def _paper_tokenizer(stage: fdl.Config) -> None:
@@ -154,7 +161,7 @@ def _paper_tokenizer(stage: fdl.Config) -> None:
     stage.quantizer = fdl.Config(FSQ, levels=(8, 8, 8, 8, 8, 8))
   else:
     stage.quantizer = fdl.Config(LFQ, bits=18)
-  stage.autoencoder = autoencoder((2, 16, 16), base_channels=128, latent_dim=_latent_dim(stage),
+  stage.autoencoder = autoencoder(PAPER_TUBELET, base_channels=128, latent_dim=_latent_dim(stage),
                                   num_res_blocks=2)
   stage.autoencoder.dtype = "bfloat16"
   _set(stage.losses, gan_weight=0.1, gan_start=20_000, discriminator_channels=64, discriminator_layers=4)
@@ -168,9 +175,14 @@ def _paper_pretrain_data(stage: fdl.Config) -> None:
   _set(stage.sampling, stride=2)        # not given in the paper: VideoMAE's stride for SSv2
 
 
+def _paper_flow_scores(stage: fdl.Config) -> None:
+  _paper_pretrain_data(stage)           # the paper used RAFT flow; here OpenCV's (no weights to download)
+  _set(stage, tubelet=PAPER_TUBELET, data_threads=16)
+
+
 def _paper_transformers(stage: fdl.Config) -> None:
   _paper_pretrain_data(stage)
-  stage.tubelet = (2, 16, 16)           # 8x14x14 tokens per 16 frames at 224 px
+  stage.tubelet = PAPER_TUBELET
   _set(stage.encoder, **VIT_SIZES["B"], dtype="bfloat16", remat="full")
 
 
@@ -198,5 +210,5 @@ def _paper_finetune(stage: fdl.Config) -> None:
 
 @register_profile
 def paper(cfg: fdl.Config) -> None:
-  _apply(cfg, {Tokenizer: _paper_tokenizer, Precompute: _paper_pretrain_data,
+  _apply(cfg, {Tokenizer: _paper_tokenizer, Precompute: _paper_pretrain_data, FlowScores: _paper_flow_scores,
                Pretrain: _paper_pretrain, Finetune: _paper_finetune})

@@ -264,3 +264,125 @@ def test_adaptive_mix_extremes(top_share, expect_top):
 def test_adaptive_needs_scores():
   with pytest.raises(ValueError, match="scores"):
     decoder.select("adaptive", jax.random.key(0), 10, 0.5)
+
+
+@pytest.mark.parametrize("strategy", decoder.SCORED)
+def test_every_score_based_strategy_selects_by_score_with_the_same_mix(strategy):
+  n, budget = 120, 0.25
+  scores = np.random.default_rng(3).permutation(n).astype(np.float32)
+  top = set(np.argsort(-scores)[:20].tolist())  # k = 30, top share 2/3 -> 20
+  idx = np.asarray(decoder.select(strategy, jax.random.key(2), n, budget, scores=scores))
+  assert len(idx) == 30 and top <= set(idx.tolist())
+  pure = np.asarray(decoder.select(strategy, jax.random.key(2), n, budget, scores=scores, top_share=1.0))
+  assert set(pure.tolist()) == set(np.argsort(-scores)[:30].tolist())
+
+
+# ------------------------------------------------------------------- uniform time slices
+
+
+def _slices(idx, grid):
+  gt, gh, gw = grid
+  t = np.asarray(idx) // (gh * gw)
+  slices, counts = np.unique(t, return_counts=True)
+  assert np.all(counts == gh * gw), "uniform keeps whole time slices"
+  return slices
+
+
+@pytest.mark.parametrize("gt,budget,count,step", [(64, 0.15, 10, 7), (16, 0.15, 2, 7), (8, 0.15, 1, 7),
+                                                  (8, 0.5, 4, 2), (10, 0.6, 6, 1)])
+def test_uniform_keeps_whole_slices_a_fixed_step_apart(gt, budget, count, step):
+  grid = (gt, 2, 3)
+  n = gt * 6
+  assert decoder.uniform_slices(gt, budget) == (count, step)
+  firsts = set()
+  keys = jax.random.split(jax.random.key(0), 80)
+  for idx in np.asarray(jax.vmap(lambda k: decoder.select("uniform", k, n, budget, grid=grid))(keys)):
+    assert idx.dtype == np.int32 and np.all(np.diff(idx) > 0)
+    assert len(idx) == decoder.num_selected("uniform", n, budget, 0, grid=grid) == count * 6
+    slices = _slices(idx, grid)
+    assert len(slices) == count and slices.max() < gt
+    assert np.all(np.diff(slices) == step)
+    firsts.add(int(slices[0]))
+  assert firsts == set(range(gt - (count - 1) * step))  # the first slice is random over every fit
+
+
+def test_uniform_paper_step_at_128_frames_and_explicit_steps():
+  # 128 frames / 2-frame tubelets = 64 slices: the paper's step 7 keeps 10 slices (15.6%).
+  idx = np.asarray(decoder.select("uniform", jax.random.key(0), 64 * 4, 0.15, grid=(64, 2, 2)))
+  np.testing.assert_array_equal(_slices(idx, (64, 2, 2)), np.arange(0, 64, 7))
+  idx = np.asarray(decoder.select("uniform", jax.random.key(0), 16 * 4, 0.25, grid=(16, 2, 2), step=3))
+  assert np.all(np.diff(_slices(idx, (16, 2, 2))) == 3)
+  with pytest.raises(ValueError, match="do not fit"):
+    decoder.select("uniform", jax.random.key(0), 16 * 4, 0.25, grid=(16, 2, 2), step=6)
+  with pytest.raises(ValueError, match="grid"):
+    decoder.select("uniform", jax.random.key(0), 64, 0.25)
+  with pytest.raises(ValueError, match="does not hold"):
+    decoder.num_selected("uniform", 65, 0.25, 0, grid=(16, 2, 2))
+
+
+def test_uniform_deterministic_per_key():
+  grid, n = (16, 2, 2), 64
+  a = decoder.select("uniform", jax.random.key(5), n, 0.15, grid=grid)
+  np.testing.assert_array_equal(a, decoder.select("uniform", jax.random.key(5), n, 0.15, grid=grid))
+  others = {tuple(np.asarray(decoder.select("uniform", jax.random.key(s), n, 0.15, grid=grid))) for s in range(10)}
+  assert len(others) > 1
+
+
+# ------------------------------------------------------------------------- running cell
+
+
+def _running_cell_reference(grid, keep, phase):
+  """Loops: in slice t, cell position p (row-major in its 2x2 cell) is kept if it is one of the
+  `keep` positions phase + t, phase + t + 1, ... (mod 4)."""
+  gt, gh, gw = grid
+  kept = []
+  for t in range(gt):
+    window = {(phase + t + j) % 4 for j in range(keep)}
+    for y in range(gh):
+      for x in range(gw):
+        if 2 * (y % 2) + x % 2 in window:
+          kept.append((t * gh + y) * gw + x)
+  return np.array(kept)
+
+
+@pytest.mark.parametrize("budget,keep", [(0.25, 1), (0.5, 2), (0.75, 3)])
+def test_running_cell_matches_reference_and_runs_through_every_position(budget, keep):
+  grid = (6, 4, 6)
+  n = 6 * 4 * 6
+  phases = set()
+  for seed in range(16):
+    idx = np.asarray(decoder.select("running_cell", jax.random.key(seed), n, budget, grid=grid))
+    assert idx.dtype == np.int32 and len(idx) == decoder.num_selected("running_cell", n, budget, 0, grid=grid)
+    assert len(idx) == n * keep // 4
+    matches = [p for p in range(4) if np.array_equal(idx, _running_cell_reference(grid, keep, p))]
+    assert len(matches) == 1
+    phases.add(matches[0])
+    mask = np.zeros(n, bool)
+    mask[idx] = True
+    cells = mask.reshape(6, 2, 2, 3, 2).transpose(0, 1, 3, 2, 4).reshape(6, 6, 4)  # (t, cell, position)
+    assert np.all(cells.sum(-1) == keep)  # every cell keeps `keep` tokens in every slice
+    for t in range(6 - 3):  # over any 4 consecutive slices every position is kept `keep` times
+      assert np.all(cells[t:t + 4].sum(0) == keep)
+  assert phases == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize("budget", [0.15, 0.3, 1.0])
+def test_running_cell_other_budgets_are_clear_errors(budget):
+  with pytest.raises(ValueError, match="0.25, 0.5, 0.75"):
+    decoder.select("running_cell", jax.random.key(0), 64, budget, grid=(4, 4, 4))
+  with pytest.raises(ValueError, match="0.25, 0.5, 0.75"):
+    decoder.num_selected("running_cell", 64, budget, 0, grid=(4, 4, 4))
+
+
+def test_running_cell_needs_an_even_grid():
+  with pytest.raises(ValueError, match="even"):
+    decoder.select("running_cell", jax.random.key(0), 4 * 3 * 4, 0.5, grid=(4, 3, 4))
+
+
+@pytest.mark.parametrize("strategy,budget", [("uniform", 0.25), ("running_cell", 0.5)])
+def test_structured_strategies_under_vmap_and_jit(strategy, budget):
+  grid, n = (8, 4, 4), 128
+  keys = jax.random.split(jax.random.key(9), 6)
+  out = np.asarray(jax.jit(jax.vmap(lambda k: decoder.select(strategy, k, n, budget, grid=grid)))(keys))
+  for i in range(6):
+    np.testing.assert_array_equal(out[i], np.asarray(decoder.select(strategy, keys[i], n, budget, grid=grid)))

@@ -185,6 +185,9 @@ Spatial = Callable[[np.ndarray, np.random.Generator], np.ndarray]  # (T,H,W,C) -
 Crops = Callable[[np.ndarray], np.ndarray]                          # (T,H,W,C) -> (crops,T,S,S,C)
 
 
+PER_FRAME = ("video", "info")  # element keys indexed by the sampled frames
+
+
 class _RandomClip(grain.transforms.RandomMap):
   """Training view: frames drawn by `sampling` (or the first view, to match cached per-clip
   targets), then the spatial transform if any; keeps only the model's inputs. A clip that
@@ -204,8 +207,10 @@ class _RandomClip(grain.transforms.RandomMap):
       frames = np.ascontiguousarray(video[idx])
     except SkippedClip:
       return None
-    out = {k: element[k] for k in self.keys if k != "video"}
+    out = {k: element[k] for k in self.keys if k not in PER_FRAME}
     out["video"] = frames if self.spatial is None else self.spatial(frames, rng)
+    if "info" in self.keys:  # SLC's event masks of the same frames (SLC has no spatial transform)
+      out["info"] = np.ascontiguousarray(element["info"][idx])
     return out
 
 

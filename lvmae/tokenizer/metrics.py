@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -69,10 +71,12 @@ def event_tokens(info, grid: Sequence[int], clip_frames_indices=None) -> np.ndar
   """SLC's event pixel mask (..., T, H, W) bool -> (..., t*h*w) bool event-token mask for the
   token grid (t, h, w): a token is an event token if any pixel of its (T/t, H/h, W/w) tubelet
   is. `clip_frames_indices`, when given, first picks the clip's sampled frames from axis -3
-  (e.g. a full 128-frame `info`); otherwise `info` holds the sampled frames already."""
-  info = np.asarray(info) != 0
+  (e.g. a full 128-frame `info`); otherwise `info` holds the sampled frames already. numpy in,
+  numpy out; jax in (also under jit), jax out."""
+  xp = jnp if isinstance(info, jax.Array) else np
+  info = xp.asarray(info) != 0
   if clip_frames_indices is not None:
-    info = np.take(info, np.asarray(clip_frames_indices), axis=-3)
+    info = xp.take(info, xp.asarray(clip_frames_indices), axis=-3)
   if info.ndim < 3:
     raise ValueError(f"info must be (..., T, H, W), got shape {info.shape}")
   gt, gh, gw = (int(g) for g in grid)

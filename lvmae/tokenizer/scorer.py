@@ -107,11 +107,14 @@ class TokenScorer(nnx.Module):
     return self.importance(self.features(video))
 
 
-def selection_scores(features: np.ndarray) -> np.ndarray:
-  """(B, t, h, w, F) scorer features of a whole clip -> (B, t*h*w) importance for decoder masking:
-  distance to the previous latent step; the first step gets its distance to the second."""
-  change = np.linalg.norm(np.diff(features.astype(np.float32), axis=1), axis=-1)  # (B, t-1, h, w)
+def selection_scores(features):
+  """(B, t, h, w, F) features of a whole clip -> (B, t*h*w) importance for decoder masking:
+  distance to the previous time step; the first step gets its distance to the second. numpy in,
+  numpy out; jax in (also under jit), jax out. Used for the tokenizer scorer's features and for
+  EVEREST's patch embeddings."""
+  xp = jnp if isinstance(features, jax.Array) else np
+  change = xp.linalg.norm(xp.diff(features.astype(xp.float32), axis=1), axis=-1)  # (B, t-1, h, w)
   if change.shape[1] == 0:
-    return np.ones(features.shape[:1] + (int(np.prod(features.shape[1:4])),), np.float32)
-  scores = np.concatenate([change[:, :1], change], axis=1)
-  return scores.reshape(scores.shape[0], -1).astype(np.float32)
+    return xp.ones(features.shape[:1] + (int(np.prod(features.shape[1:4])),), xp.float32)
+  scores = xp.concatenate([change[:, :1], change], axis=1)
+  return scores.reshape(scores.shape[0], -1).astype(xp.float32)

@@ -19,9 +19,9 @@ from lvmae.train.checkpoint import Checkpointer
 from lvmae.train.evaluate import evaluate, split_heads, write_predictions
 from lvmae.train.mixing import mix_batch
 from lvmae.train.optim import Schedule
-from lvmae.train.pretrain import Pretrain, check_clip_shape
+from lvmae.train.pretrain import Pretrain
 from lvmae.train.sharding import Parallelism
-from lvmae.train.stage import ClipStage
+from lvmae.train.stage import ClipStage, check_clip_shape
 from lvmae.train.state import abstract_state, normalise_input
 from lvmae.validation import ConfigError
 

@@ -13,6 +13,7 @@ training) would spend a 10% decoder budget on one whole time slice, so here the 
 is scored by its change to the second instead. On SLC the run's result also gives the recall of
 event tokens among each clip's top `tokenizer.recall_budget` scores. The cache is keyed by the run
 id, which hashes the tokenizer's config. `TokenCache` reads it alongside the clips.
+`ClipArrays` (atomic per-clip memmaps) and `EventRecall` are shared with the FlowScores stage.
 """
 from __future__ import annotations
 
@@ -97,41 +98,72 @@ class Precompute:
     source, crop = self.data.source("train", fixed_view=True), self.data.spatial("fixed")
     n, (t, h, w) = len(source), self.grid
     adaptive = self.tokenizer.adaptive is not None
-    tmp = {LATENTS: run_dir / f"{LATENTS}.partial", SCORES: run_dir / f"{SCORES}.partial"}
-    latents = np.lib.format.open_memmap(tmp[LATENTS], mode="w+", dtype=np.float16,
-                                        shape=(n, t, h, w, self.tokenizer.quantizer.dim))
-    scores = (np.lib.format.open_memmap(tmp[SCORES], mode="w+", dtype=np.float32, shape=(n, t * h * w))
-              if adaptive else None)
-    start, warm, hits, events_total = time.perf_counter(), None, 0, 0
+    shapes = {LATENTS: (np.float16, (n, t, h, w, self.tokenizer.quantizer.dim))}
+    if adaptive:
+      shapes[SCORES] = (np.float32, (n, t * h * w))
+    arrays, recall = ClipArrays(run_dir, shapes), EventRecall(self.grid, self.tokenizer.recall_budget)
+    start, warm = time.perf_counter(), None
     for begin in tqdm(range(0, n, self.batch_size), desc=f"precompute {run_dir.name}", unit="batch"):
       views = fixed_views(source, range(begin, min(n, begin + self.batch_size)), self.sampling, crop)
       video = views["video"]  # unreadable clips are zeros: pre-training skips them too
       out = self.tokenize_clips(encode, video)
-      latents[begin:begin + len(video)] = out["latents"]
+      arrays[LATENTS][begin:begin + len(video)] = out["latents"]
       if adaptive:
-        scores[begin:begin + len(video)] = out["scores"]
+        arrays[SCORES][begin:begin + len(video)] = out["scores"]
         if "info" in views:  # SLC: how many event tokens the top scores cover
-          events = np.stack([event_tokens(info, self.grid) for info in views["info"]])
-          hits += int(np.count_nonzero(topk_mask(out["scores"], self.tokenizer.recall_budget) & events))
-          events_total += int(np.count_nonzero(events))
+          recall.add(out["scores"], views["info"])
       if warm is None:  # time after the first (compiling) batch
         warm = (time.perf_counter(), len(video))
     seconds = time.perf_counter() - start
-    for array in (latents, scores):
-      if array is not None:
-        array.flush()
-    del latents, scores
-    for name, path in tmp.items():
-      if path.exists():
-        os.replace(path, run_dir / name)
+    arrays.commit()
     timed = n - warm[1]
     per_clip = (time.perf_counter() - warm[0]) / timed * 1e3 if timed else float("nan")
     result = {"clips": n, "grid": [t, h, w], "scores": adaptive, "seconds": seconds, "ms_per_clip": per_clip,
               "frames": self.sampling.num_frames, "windows": len(self.window_starts())}
-    if events_total:
-      result.update(event_recall=hits / events_total, recall_budget=self.tokenizer.recall_budget,
-                    event_tokens=events_total)
+    result.update(recall.summary())
     return result
+
+
+class ClipArrays:
+  """The per-clip arrays of a caching stage (rows aligned with the source's clips): `.npy` memmaps
+  written as `<name>.partial` in the run directory, zero-filled until written, and renamed into
+  place by `commit`, so a run directory never holds a half-written cache under its final name."""
+
+  def __init__(self, run_dir: Path, shapes: dict[str, tuple[np.dtype, tuple[int, ...]]]):
+    self.partial = {name: Path(run_dir) / f"{name}.partial" for name in shapes}
+    self.arrays = {name: np.lib.format.open_memmap(self.partial[name], mode="w+", dtype=dtype, shape=shape)
+                   for name, (dtype, shape) in shapes.items()}
+
+  def __getitem__(self, name: str) -> np.memmap:
+    return self.arrays[name]
+
+  def commit(self) -> None:
+    """Flushes every array and renames it to its final name (`name`, in the run directory)."""
+    for array in self.arrays.values():
+      array.flush()
+    self.arrays.clear()
+    for name, path in self.partial.items():
+      os.replace(path, path.with_name(name))
+
+
+class EventRecall:
+  """SLC: the recall of event tokens (lvmae.tokenizer.metrics.event_tokens) among each clip's top
+  `budget` scores, pooled over every clip added."""
+
+  def __init__(self, grid: tuple[int, int, int], budget: float):
+    self.grid, self.budget, self.hits, self.total = grid, budget, 0, 0
+
+  def add(self, scores: np.ndarray, info: np.ndarray) -> None:
+    """scores (B, N); info: the clips' (B, T, H, W) event masks of the scored frames."""
+    events = np.stack([event_tokens(i, self.grid) for i in info])
+    self.hits += int(np.count_nonzero(topk_mask(scores, self.budget) & events))
+    self.total += int(np.count_nonzero(events))
+
+  def summary(self) -> dict:
+    """{"event_recall", "recall_budget", "event_tokens"}, or {} when no event token was seen."""
+    if not self.total:
+      return {}
+    return {"event_recall": self.hits / self.total, "recall_budget": self.budget, "event_tokens": self.total}
 
 
 def jitted_tokenize(model):

@@ -1,12 +1,18 @@
 """The MAE pre-training stage: tube-masked encoder, decoder masking, pixel (Eq. 1) or token (Eq. 2) targets.
 
 Token targets and importance scores come from precompute stages (upstream fields `tokens` and
-`importance`): the frozen tokenizer's cached per-clip latents and scores, for the frames the MAE
-sees from each clip's first frame (so clips are not offset at random when a cache is used).
+`importance`): the frozen tokenizer's cached per-clip latents and scores (or, for the `flow`
+strategy, a FlowScores stage's optical-flow scores), for the frames the MAE sees from each clip's
+first frame (so clips are not offset at random when a cache is used). `everest` scores tokens by
+the change of the MAE's own patch embedding, in the step; `oracle` by SLC's event tokens.
+On SLC every step also measures the decoder selection's recall of event tokens
+(`selection_recall`, logged; its mean over the logged steps goes in the run's result).
 """
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 from pathlib import Path
 
 import jax
@@ -21,17 +27,21 @@ from lvmae.masking.tube import num_visible, tube_mask
 from lvmae.models.mae import MAE, gather_tokens
 from lvmae.models.specs import DTYPES, TransformerSpec
 from lvmae.targets.pixels import NORMALISATIONS, pixel_targets
+from lvmae.tokenizer.metrics import event_tokens
 from lvmae.tokenizer.quantizers import FSQ, LFQ
+from lvmae.tokenizer.scorer import selection_scores
+from lvmae.train.flow_scores import FlowScores
 from lvmae.train.optim import Schedule
 from lvmae.train.precompute import Precompute, TokenCache
 from lvmae.train.sharding import Parallelism
-from lvmae.train.stage import ClipStage
+from lvmae.train.stage import ClipStage, check_clip_shape
 from lvmae.train.state import normalise_input
 from lvmae.validation import ConfigError, check_choice, check_open_unit
 
 # Token targets: the tokenizer each kind needs (quantizer, with a scorer?). MSE on its latents (Eq. 2).
 TOKEN_TARGETS = {"magvit": (LFQ, False), "fsq_magvit": (FSQ, False), "adaptive_fsq_magvit": (FSQ, True)}
 TARGET_KINDS = ("rgb", *TOKEN_TARGETS)
+CACHED_SCORES = ("adaptive", "flow")  # strategies whose scores a precompute stage caches (`importance`)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +51,7 @@ class Masking:
   decoder_strategy: str = "random"
   decoder_budget: float = 0.15  # share of all tokens the decoder reconstructs (unused by "none")
   top_share: float = 2 / 3      # score-based strategies: share of the budget from the top scores
+  uniform_step: int | None = None  # "uniform": time slices between kept ones (None: round(1 / budget))
 
   def __post_init__(self):
     check_open_unit("encoder_ratio", self.encoder_ratio)
@@ -49,6 +60,16 @@ class Masking:
     check_choice("decoder_strategy", self.decoder_strategy, decoder_masking.STRATEGIES)
     if not 0.0 < self.decoder_budget <= 1.0:
       raise ConfigError("decoder_budget", self.decoder_budget, "must be in (0, 1]")
+    if self.uniform_step is not None and self.uniform_step < 1:
+      raise ConfigError("uniform_step", self.uniform_step, "must be a positive number of time slices")
+
+  def options(self) -> dict:
+    """The strategy's own keyword options for `decoder.select` / `num_selected`."""
+    if self.decoder_strategy in decoder_masking.SCORED:
+      return {"top_share": self.top_share}
+    if self.decoder_strategy == "uniform":
+      return {"step": self.uniform_step}
+    return {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,19 +81,6 @@ class Targets:
   def __post_init__(self):
     check_choice("kind", self.kind, TARGET_KINDS)
     check_choice("pixel_norm", self.pixel_norm, NORMALISATIONS)
-
-
-def check_clip_shape(sampling: Sampling, data, tubelet: tuple[int, int, int]) -> None:
-  """Frames and pixels must be whole tubelets and the sampled frames must fit a clip."""
-  image_size = data.image_size
-  if len(tubelet) != 3 or min(tubelet) < 1:
-    raise ConfigError("tubelet", tubelet, "must be three positive sizes (t, p, p)")
-  if sampling.num_frames % tubelet[0]:
-    raise ConfigError("sampling.num_frames", sampling.num_frames, f"not divisible by the tubelet's {tubelet[0]} frames")
-  if image_size % tubelet[1] or image_size % tubelet[2]:
-    raise ConfigError("data.image_size", image_size, f"not divisible by the tubelet's {tubelet[1:]} pixels")
-  if data.clip_frames is not None:
-    sampling.check_fits(data.clip_frames)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,41 +97,60 @@ class Pretrain(ClipStage):
   seed: int = 0
   data_threads: int = 2
   tokens: Precompute | None = None       # token targets (upstream stage)
-  importance: Precompute | None = None   # importance scores of score-based decoder strategies
+  importance: Precompute | FlowScores | None = None  # scores of the `adaptive` / `flow` strategies
   parallel: Parallelism = Parallelism()  # device mesh (data x FSDP) and multi-host start
 
   def __post_init__(self):
     check_clip_shape(self.sampling, self.data, self.tubelet)
-    kind = self.targets.kind
+    kind, strategy = self.targets.kind, self.masking.decoder_strategy
     if kind in TOKEN_TARGETS:
       quantizer, adaptive = TOKEN_TARGETS[kind]
       self._check_cache("tokens", quantizer, adaptive, f"targets.kind={kind!r}")
-    if self.masking.decoder_strategy in decoder_masking.SCORED:
-      self._check_cache("importance", None, True, f"decoder_strategy={self.masking.decoder_strategy!r}")
+    if strategy == "adaptive":
+      self._check_cache("importance", None, True, f"decoder_strategy={strategy!r}")
+    elif strategy == "flow":
+      if not isinstance(self.importance, FlowScores):
+        raise ConfigError("importance", type(self.importance).__name__,
+                          "decoder_strategy='flow' needs a FlowScores stage (e.g. @flow_scores)")
+      self._check_same_clips("importance", self.importance, self.importance.grid)
+    elif strategy == "oracle" and not isinstance(self.data, SLCData):
+      raise ConfigError("masking.decoder_strategy", strategy,
+                        f"the oracle needs SLC's event masks; {type(self.data).__name__} has none")
+    try:
+      self.num_tokens()
+    except ValueError as e:  # a budget or grid the strategy cannot express
+      raise ConfigError("masking.decoder_budget", self.masking.decoder_budget, str(e)) from None
 
   def _check_cache(self, field: str, quantizer, adaptive: bool, needed_by: str) -> None:
     """The precompute stage in `field` exists, tokenizes this stage's clips and suits its use."""
     cache = getattr(self, field)
     scorer = "an adaptive (scored) tokenizer" if adaptive else "a tokenizer without scorer"
     kind = f"a {quantizer.__name__} " if quantizer else ""
-    if cache is None:
-      raise ConfigError(field, None, f"{needed_by} needs a precompute stage of {kind}{scorer} (e.g. @tokens_...)")
+    if not isinstance(cache, Precompute):
+      raise ConfigError(field, None if cache is None else type(cache).__name__,
+                        f"{needed_by} needs a precompute stage of {kind}{scorer} (e.g. @tokens_...)")
     tokenizer = cache.tokenizer
     if (quantizer and not isinstance(tokenizer.quantizer, quantizer)) or (tokenizer.adaptive is not None) != adaptive:
       raise ConfigError(field, type(tokenizer.quantizer).__name__, f"{needed_by} needs {kind}{scorer}")
+    self._check_same_clips(field, cache, cache.grid, ".tokenizer.autoencoder")
+
+  def _check_same_clips(self, field: str, cache, grid, grid_field: str = ".tubelet") -> None:
+    """A cache stage reads this stage's data and frames, on its token grid."""
     if cache.data != self.data or (cache.sampling.num_frames, cache.sampling.stride) != (
         self.sampling.num_frames, self.sampling.stride):
       raise ConfigError(f"{field}.data", cache.data, "the precompute stage must read this stage's data and frames")
-    if cache.grid != self.grid:
-      raise ConfigError(f"{field}.tokenizer.autoencoder", cache.grid, f"latent grid differs from the token grid {self.grid}")
+    if grid != self.grid:
+      raise ConfigError(f"{field}{grid_field}", grid, f"latent grid differs from the token grid {self.grid}")
 
   @property
   def batch_keys(self) -> tuple[str, ...]:
     keys = ("video",)
     if self.targets.kind in TOKEN_TARGETS:
       keys += ("latents",)
-    if self.masking.decoder_strategy in decoder_masking.SCORED:
+    if self.masking.decoder_strategy in CACHED_SCORES:
       keys += ("scores",)
+    if isinstance(self.data, SLCData):  # event masks: the oracle's scores and the selection recall
+      keys += ("info",)
     return keys
 
   @property
@@ -133,12 +160,26 @@ class Pretrain(ClipStage):
   def num_tokens(self) -> dict[str, int]:
     n = self.grid[0] * self.grid[1] * self.grid[2]
     visible = num_visible(self.grid, self.masking.encoder_ratio)
-    selected = decoder_masking.num_selected(self.masking.decoder_strategy, n, self.masking.decoder_budget, n - visible)
+    selected = decoder_masking.num_selected(self.masking.decoder_strategy, n, self.masking.decoder_budget,
+                                            n - visible, grid=self.grid, step=self.masking.uniform_step)
     return {"total": n, "visible": visible, "selected": selected}
 
   def build_model(self, rngs: nnx.Rngs) -> MAE:
     encoder = self.encoder.encoder(self.patch_dim, rngs)
     return MAE(encoder, self.decoder.decoder(self.encoder.width, self.target_dim, rngs))
+
+  def scores(self, model: MAE, batch: dict, patches: jax.Array, key: jax.Array) -> jax.Array | None:
+    """(B, N) per-token scores of a score-based strategy, None for the others."""
+    strategy = self.masking.decoder_strategy
+    if strategy in CACHED_SCORES:
+      return batch["scores"]
+    if strategy == "everest":  # the change of each token's patch embedding over one time step
+      embedded = jax.lax.stop_gradient(model.encoder.embed(patches))
+      return selection_scores(embedded.reshape(patches.shape[0], *self.grid, -1))
+    if strategy == "oracle":  # every event token first, ties among the rest broken at random
+      events = event_tokens(batch["info"], self.grid).astype(jnp.float32)
+      return events + 0.5 * jax.random.uniform(key, events.shape)
+    return None
 
   def loss(self, model: MAE, batch: dict, key: jax.Array) -> tuple[jax.Array, dict]:
     """Mean squared error over tokens both encoder-masked and decoder-selected (Eq. 1 / Eq. 2)."""
@@ -147,14 +188,12 @@ class Pretrain(ClipStage):
     n = grid[0] * grid[1] * grid[2]
     enc_key, dec_key = jax.random.split(key)
     visible, masked = jax.vmap(lambda k: tube_mask(k, grid, self.masking.encoder_ratio))(jax.random.split(enc_key, b))
-    strategy, budget = self.masking.decoder_strategy, self.masking.decoder_budget
-    dec_keys = jax.random.split(dec_key, b)
-    if strategy in decoder_masking.SCORED:
-      selected = jax.vmap(lambda k, m, s: decoder_masking.select(
-          strategy, k, n, budget, masked=m, scores=s, top_share=self.masking.top_share))(dec_keys, masked, batch["scores"])
-    else:
-      selected = jax.vmap(lambda k, m: decoder_masking.select(strategy, k, n, budget, masked=m))(dec_keys, masked)
     patches = patchify(normalise_input(video, DTYPES[self.encoder.dtype]), self.tubelet)
+    strategy, budget, options = self.masking.decoder_strategy, self.masking.decoder_budget, self.masking.options()
+    scores = self.scores(model, batch, patches, jax.random.fold_in(dec_key, 1))
+    selected = jax.vmap(lambda k, m, s: decoder_masking.select(
+        strategy, k, n, budget, masked=m, scores=s, grid=grid, **options))(
+            jax.random.split(dec_key, b), masked, scores if scores is not None else jnp.zeros((b, 0)))
     predictions = model(patches, visible, selected, grid).astype(jnp.float32)
     if self.targets.kind == "rgb":
       all_targets = pixel_targets(video, self.tubelet, self.targets.pixel_norm)
@@ -165,7 +204,10 @@ class Pretrain(ClipStage):
     weight = jnp.take_along_axis(is_masked, selected, axis=1).astype(jnp.float32)
     per_token = jnp.mean(jnp.square(predictions - targets), axis=-1)
     loss = jnp.sum(per_token * weight) / jnp.maximum(jnp.sum(weight), 1.0)
-    return loss, {"loss_tokens": jnp.sum(weight) / b}
+    metrics = {"loss_tokens": jnp.sum(weight) / b}
+    if "info" in batch:
+      metrics["selection_recall"] = _selection_recall(selected, event_tokens(batch["info"], grid))
+    return loss, metrics
 
   def run(self, run_dir: Path, upstream: dict[str, Path], stop_after: int | None = None) -> dict:
     cached = {name: upstream[name] for name in ("tokens", "importance") if name in upstream}
@@ -174,4 +216,22 @@ class Pretrain(ClipStage):
       source = TokenCache(source, latents_dir=cached.get("tokens"), scores_dir=cached.get("importance"))
     _, summary = self.train(self.build_model(nnx.Rngs(self.seed)), run_dir, stop_after, source=source,
                             random_offset=not cached)
-    return {**summary, "tokens": self.num_tokens()}
+    summary = {**summary, "tokens": self.num_tokens()}
+    recall = logged_mean(Path(run_dir) / "metrics.jsonl", "selection_recall")
+    return summary if recall is None else {**summary, "selection_recall": recall}
+
+
+def _selection_recall(selected: jax.Array, events: jax.Array) -> jax.Array:
+  """The share of a batch's (B, N) event tokens among the (B, K) selected ones (NaN without any)."""
+  hits = jnp.sum(jnp.take_along_axis(events, selected, axis=1).astype(jnp.float32))
+  total = jnp.sum(events.astype(jnp.float32))
+  return jnp.where(total > 0, hits / jnp.maximum(total, 1.0), jnp.nan)
+
+
+def logged_mean(metrics_path: Path, key: str) -> float | None:
+  """The mean of a logged metric over a run's metrics.jsonl (NaN lines left out), None if never logged."""
+  if not metrics_path.exists():
+    return None
+  values = [r[key] for r in map(json.loads, metrics_path.read_text().splitlines()) if key in r]
+  values = [v for v in values if v is not None and math.isfinite(v)]
+  return sum(values) / len(values) if values else None

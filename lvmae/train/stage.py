@@ -1,4 +1,4 @@
-"""What pre-training and fine-tuning stages share: the token grid and the training of a model."""
+"""What clip stages share: the clip-shape check, the token grid and the training of a model."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,10 +6,24 @@ from pathlib import Path
 import jax
 from flax import nnx
 
-from lvmae.data.pipeline import train_iterator
+from lvmae.data.pipeline import Sampling, train_iterator
 from lvmae.masking.grid import token_grid
 from lvmae.train import loop, sharding
 from lvmae.train.state import init_state, lower_train_step, make_train_step
+from lvmae.validation import ConfigError
+
+
+def check_clip_shape(sampling: Sampling, data, tubelet: tuple[int, int, int]) -> None:
+  """Frames and pixels must be whole tubelets and the sampled frames must fit a clip."""
+  image_size = data.image_size
+  if len(tubelet) != 3 or min(tubelet) < 1:
+    raise ConfigError("tubelet", tubelet, "must be three positive sizes (t, p, p)")
+  if sampling.num_frames % tubelet[0]:
+    raise ConfigError("sampling.num_frames", sampling.num_frames, f"not divisible by the tubelet's {tubelet[0]} frames")
+  if image_size % tubelet[1] or image_size % tubelet[2]:
+    raise ConfigError("data.image_size", image_size, f"not divisible by the tubelet's {tubelet[1:]} pixels")
+  if data.clip_frames is not None:
+    sampling.check_fits(data.clip_frames)
 
 
 class ClipStage:
