@@ -1,6 +1,6 @@
 """Table declarations: a grid of runs (rows x columns x seeds), a card generated from a config,
 selection figures, cost figures (compiled cost across settings; nothing trains) and tables of
-real-dataset runs beside the paper's state of the art.
+real-dataset runs beside the paper's state of the art; the claims a grid or figure checks.
 
 A cell is an experiment name plus `--set` overrides, so that every cell can be printed as one
 self-contained `lvmae run` command.
@@ -8,12 +8,16 @@ self-contained `lvmae run` command.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import fiddle as fdl
 
 import experiments
 from lvmae.data.videos import NO_FLIP
+from lvmae.verdicts import Bound, Claim, Comparison  # the tables declare their claims with these
+
+# Upstream stages a cell may plug in (`pretrained.importance=@name`); absent (None) otherwise.
+OPTIONAL_STAGES = ("pretrained.tokens", "pretrained.importance")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,7 +30,13 @@ class Cell:
   profile_sets: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (profile, overrides applied last there)
 
   def sets_at(self, profile: str) -> tuple[str, ...]:
-    return self.sets + dict(self.profile_sets).get(profile, ())
+    """The cell's overrides at `profile`, less those into an optional upstream stage that the cell
+    does not plug in (nothing is there to set: e.g. a column's dataset for `pretrained.importance`
+    in a row whose decoder strategy reads no importance scores)."""
+    sets = self.sets + dict(self.profile_sets).get(profile, ())
+    plugged = {s.partition("=")[0] for s in sets if s.partition("=")[2].strip().startswith("@")}
+    return tuple(s for s in sets if not any(s.startswith(f"{stage}.") and stage not in plugged
+                                            for stage in OPTIONAL_STAGES))
 
   def config(self, profile: str) -> fdl.Config:
     return experiments.get(self.experiment, profile, self.sets_at(profile))
@@ -37,10 +47,31 @@ class Cell:
     return f"lvmae run {self.experiment} --profile {profile} {sets}{suffix}"
 
 
-# The paper's method as fine-tuning overrides: adaptive FSQ-MagViT targets, adaptive decoder mask at 15%.
-LVMAE_SETS = ("pretrained.targets.kind='adaptive_fsq_magvit'", "pretrained.tokens=@tokens_adaptive_fsq_magvit",
-              "pretrained.masking.decoder_strategy='adaptive'", "pretrained.masking.decoder_budget=0.15",
-              "pretrained.importance=@tokens_adaptive_fsq_magvit")
+# The decoder masking strategies as fine-tuning overrides, by row label (Tables 1 and 4d). Score-based
+# ones take the top `masking.top_share` (2/3) of the budget by score plus random tokens; EVEREST keeps
+# only the largest changes (top_share 1); running cell expresses 25/50/75% only (25% here); the
+# oracle's scores are SLC's event tokens (it exists on SLC only).
+DECODER_STRATEGIES = {
+    "none (100%)": ("pretrained.masking.decoder_strategy='none'",),
+    "uniform (15%)": ("pretrained.masking.decoder_strategy='uniform'", "pretrained.masking.decoder_budget=0.15"),
+    "random (15%)": ("pretrained.masking.decoder_strategy='random'", "pretrained.masking.decoder_budget=0.15"),
+    "running cell (25%)": ("pretrained.masking.decoder_strategy='running_cell'",
+                           "pretrained.masking.decoder_budget=0.25"),
+    "flow (15%)": ("pretrained.masking.decoder_strategy='flow'", "pretrained.masking.decoder_budget=0.15",
+                   "pretrained.importance=@flow_scores"),
+    "EVEREST (15%)": ("pretrained.masking.decoder_strategy='everest'", "pretrained.masking.decoder_budget=0.15",
+                      "pretrained.masking.top_share=1.0"),
+    "adaptive (15%)": ("pretrained.masking.decoder_strategy='adaptive'", "pretrained.masking.decoder_budget=0.15",
+                       "pretrained.importance=@tokens_adaptive_fsq_magvit"),
+    "oracle (15%)": ("pretrained.masking.decoder_strategy='oracle'", "pretrained.masking.decoder_budget=0.15"),
+}
+
+# The strategies the adaptive one is claimed to beat (Tables 1 and 4d): the paper's, at their budgets.
+COMPARED_STRATEGIES = ("uniform (15%)", "random (15%)", "running cell (25%)", "flow (15%)", "EVEREST (15%)")
+
+# The paper's targets (adaptive FSQ-MagViT latents) and its method: those targets, adaptive decoder mask at 15%.
+LVMAE_TARGET_SETS = ("pretrained.targets.kind='adaptive_fsq_magvit'", "pretrained.tokens=@tokens_adaptive_fsq_magvit")
+LVMAE_SETS = LVMAE_TARGET_SETS + DECODER_STRATEGIES["adaptive (15%)"]
 
 
 def clip_sets(num_frames: int, stride: int, stages: Sequence[str] = ("", "pretrained.", "pretrained.tokens.",
@@ -82,11 +113,21 @@ class GridTable:
   metric: str = "top1"
   metric_label: str = "top-1 (%)"
   scale: float = 100.0                # metric x scale is what the table shows
-  claim: str = ""
+  claim: str = ""                     # the paper's claim in words
+  # The claims the table checks (lvmae.verdicts): Comparisons of cells; Bounds on the memory column.
+  claims: tuple[Claim, ...] = ()
   # Optional: several metrics as the table's columns instead of `metric` per column: label ->
   # (stage path in the cell's config, e.g. "pretrained.tokens.tokenizer" or "" for the cell's own
   # run; result.json key; scale). A run without the key shows n/a. Needs exactly one column.
   metrics: dict[str, tuple[str, str, float]] | None = None
+  # Optional: one more column per row read from a stage of its cells: label -> (stage path, result
+  # key, scale); mean ± std over the row's runs of that stage that have the key (every column and
+  # seed; a run shared by cells counted once), n/a where none has it.
+  row_metrics: dict[str, tuple[str, str, float]] | None = None
+  # Optional: rows not built nor run at a profile (shown as not at this profile): profile -> labels.
+  skip_rows: dict[str, Sequence[str]] | None = None
+  # Optional: columns that replace `columns` at a profile: profile -> {column label: overrides}.
+  profile_columns: dict[str, dict[str, Sequence[str]]] | None = None
   # Optional: settings reported from XLA's compiled memory instead of being run (e.g. a decoder
   # that does not fit): label -> (experiment, profile, --set overrides, memory budget in GiB).
   cost_rows: dict[str, tuple[str, str, Sequence[str], float]] | None = None
@@ -110,18 +151,43 @@ class GridTable:
             for label, (name, profile, sets, budget) in (self.cost_rows or {}).items()}
 
   def __post_init__(self):
-    if self.metrics is not None and len(self.columns) != 1:
+    column_sets = [self.columns, *(self.profile_columns or {}).values()]
+    if self.metrics is not None and any(len(columns) != 1 for columns in column_sets):
       raise ValueError(f"table {self.id}: a table with `metrics` has exactly one column of overrides")
+    unknown = {row for rows in (self.skip_rows or {}).values() for row in rows} - set(self.rows)
+    if unknown:
+      raise ValueError(f"table {self.id}: skip_rows names rows it does not have: {sorted(unknown)}")
+    self._check_claims({c for columns in column_sets for c in columns} | set(self.metrics or {}))
 
-  def measures(self) -> dict[str, tuple[str, str, float]]:
-    """What each displayed column reads: label -> (stage path, result key, scale)."""
+  def _check_claims(self, columns: set[str]) -> None:
+    """Every check of a claim names rows and columns of this table."""
+    for claim in self.claims:
+      for check in claim.checks:
+        named = [check.left, check.right] if isinstance(check, Comparison) else [(check.left, None), (check.right, None)]
+        for row, column in named:
+          if row not in self.rows or (column is not None and column not in columns):
+            raise ValueError(f"table {self.id}: claim {claim.text!r} names a cell it does not have: "
+                             f"{row!r}, {column!r}")
+
+  def columns_at(self, profile: str) -> dict[str, Sequence[str]]:
+    """The columns at `profile`: `profile_columns[profile]` where given, else `columns`."""
+    return dict((self.profile_columns or {}).get(profile, self.columns))
+
+  def skipped(self, profile: str) -> tuple[str, ...]:
+    """The rows not built nor run at `profile`."""
+    return tuple((self.skip_rows or {}).get(profile, ()))
+
+  def measures(self, profile: str) -> dict[str, tuple[str, str, float]]:
+    """What each displayed column reads at `profile`: label -> (stage path, result key, scale)."""
     if self.metrics is not None:
       return dict(self.metrics)
-    return {column: ("", self.metric, self.scale) for column in self.columns}
+    return {column: ("", self.metric, self.scale) for column in self.columns_at(profile)}
 
-  def cells(self) -> list[Cell]:
-    by_profile = tuple((profile, tuple(sets)) for profile, sets in (self.profile_sets or {}).items())
-    return grid_cells(self.experiment, self.rows, self.columns, self.seeds, by_profile)
+  def cells(self, profile: str) -> list[Cell]:
+    """The cells built and run at `profile` (its columns; skipped rows left out)."""
+    by_profile = tuple((p, tuple(sets)) for p, sets in (self.profile_sets or {}).items())
+    rows = {row: sets for row, sets in self.rows.items() if row not in self.skipped(profile)}
+    return grid_cells(self.experiment, rows, self.columns_at(profile), self.seeds, by_profile)
 
 
 def dataset_sets(name: str, stages: Sequence[str] = ("", "pretrained.", "pretrained.tokens.",
@@ -172,19 +238,51 @@ class CardTable:
   fields: dict[str, str]              # row label -> dotted config path
 
 
+EVENTS = "events"  # a Panel source: SLC's event tokens of the figure's clips
+
+
+class Panel(NamedTuple):
+  """One row of a selection figure: a decoder strategy at a budget, and where its scores come from:
+  a precompute-like experiment whose run holds scores.npy (e.g. 'tokens_adaptive_fsq_magvit',
+  'flow_scores'), EVENTS (SLC's event tokens, the oracle) or None (a strategy without scores)."""
+  strategy: str
+  budget: float
+  top_share: float | None = None      # score-based strategies: share of the budget from the top
+  source: str | None = None
+
+  @property
+  def from_events(self) -> bool:
+    return self.source == EVENTS
+
+
 @dataclasses.dataclass(frozen=True)
 class SelectionFigure:
-  """Token selections drawn over the first clips of a precompute stage's data (Figures 3, 4).
+  """Token selections drawn over the same first clips of the pre-training data (Figures 3, 4).
 
-  panels: label -> (decoder strategy, budget, top_share); scores come from `experiment`'s cache.
+  Each source experiment runs at the figure's profile (reused when finished); the frames come from
+  the first source's data and sampling, and every source must read the same clips. `claims` are
+  Bounds on the panels' event-token recalls (SLC), by panel label.
   """
   id: str                              # "figure3"
   title: str
-  experiment: str                      # a precompute experiment with importance scores
-  panels: dict[str, tuple[str, float, float]]
+  panels: dict[str, Panel]
   num_clips: int = 3
   frames_shown: int = 8
   claim: str = ""
+  claims: tuple[Claim, ...] = ()
+
+  def __post_init__(self):
+    if not self.sources():
+      raise ValueError(f"{self.id}: no panel reads scores from an experiment, so there are no clips to draw")
+    if any(not isinstance(check, Bound) for claim in self.claims for check in claim.checks):
+      raise ValueError(f"{self.id}: a figure's claims are Bounds on its panels' recalls")
+    names = {name for claim in self.claims for check in claim.checks for name in (check.left, check.right)}
+    if names - set(self.panels):
+      raise ValueError(f"{self.id}: claims name panels it does not have: {sorted(names - set(self.panels))}")
+
+  def sources(self) -> list[str]:
+    """The experiments whose runs give scores, in panel order, each once."""
+    return list(dict.fromkeys(p.source for p in self.panels.values() if p.source is not None and not p.from_events))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
   rep.add_argument("--profile", default="smoke")
   rep.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
                    help="run and collect only these of the table's seeds (a quick look: n per cell drops)")
+  rep.add_argument("--rows", nargs="+", default=None, metavar="ROW",
+                   help="run and collect only these rows (labels as in the table, e.g. 'random (15%%)'); "
+                        "the other rows show '-'")
   rep.add_argument("--print-commands", action="store_true",
                    help="print one self-contained `lvmae run` command per run instead of running")
   rep.add_argument("--runs-dir", type=Path, default=RESULTS / "runs")
@@ -161,20 +164,20 @@ def _unique_runs(cfgs) -> list:
   return out
 
 
-def _with_seeds(table, seeds: list[int] | None) -> list:
-  """The table's cells, only those of `seeds` when given."""
-  if seeds is None:
-    return table.cells()
-  unknown = sorted(set(seeds) - set(table.seeds))
-  if unknown:
-    raise ValueError(f"--seeds {unknown}: table {table.id} has seeds {list(table.seeds)}")
-  return [cell for cell in table.cells() if cell.seed in seeds]
+def _selected(table, cells: list, args) -> list:
+  """The cells of `--seeds` and `--rows` when given (all otherwise)."""
+  for option, chosen, known in (("--seeds", args.seeds, table.seeds), ("--rows", args.rows, table.rows)):
+    unknown = [c for c in chosen or () if c not in known]
+    if unknown:
+      raise ValueError(f"{option} {unknown}: table {table.id} has {list(known)}")
+  return [cell for cell in cells if (args.seeds is None or cell.seed in args.seeds)
+          and (args.rows is None or cell.row in args.rows)]
 
 
-def _cell_configs(table, profile: str, args) -> list:
-  """(cell, config) of the table's cells (of `--seeds`) at `profile`, pointed at `--data-root`."""
+def _cell_configs(table, cells: list, profile: str, args) -> list:
+  """(cell, config) of the selected `cells` at `profile`, pointed at `--data-root`."""
   import experiments
-  cfgs = [(cell, cell.config(profile)) for cell in _with_seeds(table, args.seeds)]
+  cfgs = [(cell, cell.config(profile)) for cell in _selected(table, cells, args)]
   if args.data_root is not None:
     cfgs = [(cell, experiments.set_data_root(cfg, args.data_root)) for cell, cfg in cfgs]
   return cfgs
@@ -223,7 +226,7 @@ def cmd_reproduce(args) -> None:
     _enable_compilation_cache(args.runs_dir)
     collect.cost_figure(table, {label: table.config(label) for label in table.points}, results)
   elif isinstance(table, RealDataTable):
-    cfgs = _cell_configs(table, table.profile, args)
+    cfgs = _cell_configs(table, table.cells(), table.profile, args)
     if args.profile == table.profile:  # real data: run the cells (or print their commands)
       if args.print_commands:
         _print_commands(_unique_runs(cfgs), table.profile, args)
@@ -234,13 +237,14 @@ def cmd_reproduce(args) -> None:
     collect.real_data(table, cfgs, args.runs_dir, results, args.paper_dir)
   elif isinstance(table, SelectionFigure):
     if args.print_commands:
-      print(f"lvmae run {table.experiment} --profile {args.profile} --runs-dir {args.runs_dir}")
+      for name in table.sources():
+        print(f"lvmae run {name} --profile {args.profile} --runs-dir {args.runs_dir}")
       return
     _enable_compilation_cache(args.runs_dir)
-    collect.selection_figure(table, experiments.get(table.experiment, args.profile), args.profile,
-                             args.runs_dir, results)
+    collect.selection_figure(table, {name: experiments.get(name, args.profile) for name in table.sources()},
+                             args.profile, args.runs_dir, results)
   else:
-    cfgs = _cell_configs(table, args.profile, args)
+    cfgs = _cell_configs(table, table.cells(args.profile), args.profile, args)
     for _, cfg in cfgs:
       runs.build(cfg)  # every cell validates before anything runs
     todo = _unique_runs(cfgs)

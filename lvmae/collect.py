@@ -1,5 +1,5 @@
-"""Collectors: turn finished runs into tables (grids, metric columns), model cards and figures;
-cost figures compile train steps instead (nothing trains).
+"""Collectors: turn finished runs into tables (grids, metric columns), model cards and figures,
+with the verdicts on the claims they check; cost figures compile train steps instead (nothing trains).
 
 Collectors take configs already built by the caller (the CLI resolves experiment names), read
 the result.json files of run directories, never recompute a finished run, and write through
@@ -14,7 +14,7 @@ import jax
 import numpy as np
 import pandas as pd
 
-from lvmae import cost, figures, report, runs
+from lvmae import cost, figures, report, runs, verdicts
 from lvmae.data.pipeline import fixed_views
 from lvmae.masking import decoder
 from lvmae.tokenizer import metrics
@@ -33,10 +33,11 @@ def compute_seconds(runs_dir, run_ids) -> float:
 
 
 def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=None, memory_cfgs=None) -> None:
-  """A GridTable's cells (mean ± std over seeds) beside the paper's numbers; `cost_cfgs` (label ->
-  (config, profile, budget GiB)) are settings reported from XLA's compiled memory, not run;
-  `memory_cfgs` ((row -> config, profile, reference row)) adds a column of memory relative to a row."""
-  records, measures, seen = [], table.measures(), set()
+  """A GridTable's cells at `profile` (mean ± std over seeds) beside the paper's numbers, its row
+  metrics and its claims' verdicts; `cost_cfgs` (label -> (config, profile, budget GiB)) are
+  settings reported from XLA's compiled memory, not run; `memory_cfgs` ((row -> config, profile,
+  reference row)) adds a column of memory relative to a row."""
+  records, measures, seen = [], table.measures(profile), set()
   for cell, cfg in cfgs:
     for label, (path, key, scale) in measures.items():
       if table.metrics is None and label != cell.column:
@@ -49,15 +50,29 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=
       records.append({"row": cell.row, "column": label, "seed": cell.seed,
                       "value": float("nan") if value is None else value * scale, "run": run_dir.name})
   paper = report.read_paper(paper_dir / f"table{table.id}.csv")
+  skipped = table.skipped(profile)
   df = report.grid_table(records, list(table.rows), list(measures), paper)
-  extra, memory = {}, {}
+  extra, notes = {}, []
+  metric_records = []
+  for label, (path, key, scale) in (table.row_metrics or {}).items():
+    column, found, note = _row_metric(table.rows, cfgs, runs_dir, path, key, scale)
+    metric_records += [{**r, "column": label} for r in found]
+    for stat in ("mean", "std", "n"):
+      df[f"{label} {stat}"] = column[stat].to_numpy()
+    extra[label] = {row: report.NOT_AT_PROFILE if row in skipped else "n/a" if n == 0 else report.mean_std(mean, std, n)
+                    for row, mean, std, n in zip(table.rows, column["mean"], column["std"], column["n"])}
+    notes.append(f"{label}: {note}")
+  memory = {}
   if memory_cfgs is not None:
     row_cfgs, memory_profile, reference = memory_cfgs
     memory = {row: cost.compiled_memory(runs.build(cfg))["total_bytes"] for row, cfg in row_cfgs.items()}
     label = f"memory vs {reference} ({memory_profile} profile)"
     extra[label] = {row: f"{b / memory[reference]:.2f}x ({b / 2**30:.1f} GiB)" for row, b in memory.items()}
     df[label] = [memory[row] / memory[reference] if row in memory else float("nan") for row in df.row]
-  body = report.grid_markdown(df, list(measures), "row", table.metric_label, extra)
+  body = report.grid_markdown(df, list(measures), "row", table.metric_label, extra, skipped)
+  if skipped:
+    notes.append(f"Not built at the {profile} profile: {', '.join(skipped)}.")
+  body += "".join(f"\n{note}\n" for note in notes)
   costs = {}
   for label, (cfg, cost_profile, budget) in (cost_cfgs or {}).items():
     gib = cost.compiled_memory(runs.build(cfg))["total_bytes"] / 2**30
@@ -65,10 +80,36 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=
     verdict = "over" if gib > budget else "within"
     body += (f"\n{label}: not run. XLA's compiled memory of its pre-training step at the {cost_profile} profile is "
              f"{gib:.1f} GiB, {verdict} the {budget:g} GiB budget.\n")
+  stats = {(r["row"], c): verdicts.Stat(r[f"{c} mean"], r[f"{c} std"], r[f"{c} n"])
+           for r in df.to_dict("records") for c in measures}
+  claims = verdicts.evaluate(table.claims, stats, list(measures), {row: b / 2**30 for row, b in memory.items()})
+  body += verdicts.markdown(claims)
   compute = compute_seconds(runs_dir, run_ids)
   meta = {"profile": profile, "git_sha": runs.git_sha(), "compute_seconds": compute, "num_runs": len(run_ids),
-          "claim": table.claim, "cells": records, "cost_rows": costs, "memory_bytes": memory}
+          "claim": table.claim, "claims": claims, "cells": records, "row_metrics": metric_records,
+          "cost_rows": costs, "memory_bytes": memory}
   report.write_table(results / "tables", table.id, table.title, body, df, meta)
+
+
+def _row_metric(rows, cfgs, runs_dir, path: str, key: str, scale: float) -> tuple[pd.DataFrame, list[dict], str]:
+  """A per-row column read from the `path` stage of each row's cells: (mean, std, n per row over
+  the runs with `key`; those runs' records; a note saying how many runs had it). A run shared by
+  cells of a row counts once."""
+  found, seen = [], set()
+  for cell, cfg in cfgs:
+    run_dir = runs_dir / runs.run_id(stage_config(cfg, path))
+    if (cell.row, run_dir.name) in seen:
+      continue
+    seen.add((cell.row, run_dir.name))
+    value = runs.read_result(run_dir).get(key) if runs.is_finished(run_dir) else None
+    if value is not None:
+      found.append({"row": cell.row, "seed": cell.seed, "value": value * scale, "run": run_dir.name})
+  column = report.grid_table([{**r, "column": key} for r in found], list(rows), [key], None)
+  column = column.rename(columns={f"{key} {stat}": stat for stat in ("mean", "std", "n")})
+  stage = f"`{path}`" if path else "own"
+  note = (f"mean ± std over each row's {stage} runs that report `{key}` (every column and seed; a run shared by "
+          f"cells counted once), n/a where none does: {len(found)} of {len(seen)} runs report it.")
+  return column, found, note
 
 
 def _real_data_value(run_dir, measure, scale: float) -> float:
@@ -120,35 +161,73 @@ def card(table, cfg, results) -> None:
                      {"profile": table.profile, "git_sha": runs.git_sha(), "compute_seconds": None})
 
 
-def selection_figure(figure, cfg, profile, runs_dir, results) -> None:
-  """A SelectionFigure: runs its precompute stage `cfg` if not finished, then draws the selections."""
-  stage = runs.build(cfg)
+def selection_figure(figure, cfgs: dict, profile, runs_dir, results) -> None:
+  """A SelectionFigure: runs its score sources (`cfgs`: experiment name -> config, in the order of
+  `figure.sources()`) where not finished, then draws each panel's selection over the same clips,
+  with each panel's event-token recall (SLC) and the claims' verdicts on those recalls."""
   start = time.perf_counter()
-  run_dir = runs.execute(cfg, runs_dir)
-  views = fixed_views(stage.data.source("train", fixed_view=True), range(figure.num_clips), stage.sampling,
-                      stage.data.spatial("fixed"))
+  stages = {name: runs.build(cfg) for name, cfg in cfgs.items()}
+  run_dirs = {name: runs.execute(cfg, runs_dir) for name, cfg in cfgs.items()}
+  first = _same_clips(stages)
+  views = fixed_views(first.data.source("train", fixed_view=True), range(figure.num_clips), first.sampling,
+                      first.data.spatial("fixed"))
   frames, events = views["video"], views.get("info")
-  scores = np.load(run_dir / "scores.npy", mmap_mode="r")[:figure.num_clips]
-  token_grid, n = stage.grid, int(np.prod(stage.grid))
+  token_grid, n = first.grid, int(np.prod(first.grid))
+  event_mask = None if events is None else np.stack([metrics.event_tokens(e, token_grid) for e in events])
+  scores = {name: np.load(run_dirs[name] / "scores.npy", mmap_mode="r")[:figure.num_clips] for name in cfgs}
+  for name, cached in scores.items():
+    if cached.shape[1:] != (n,):
+      raise ValueError(f"`{name}`'s scores.npy holds {cached.shape[1:]} scores per clip, not the {n} tokens "
+                       f"of the grid {token_grid}")
   panels, recalls = {}, {}
-  for label, (strategy, budget, top_share) in figure.panels.items():
+  for label, panel in figure.panels.items():
+    source = _panel_scores(label, panel, scores, event_mask)
+    options = {"top_share": panel.top_share} if panel.top_share is not None else {}
     keep = np.zeros((figure.num_clips, n), bool)
     for c in range(figure.num_clips):
-      chosen = decoder.select(strategy, jax.random.key(c), n, budget, scores=np.asarray(scores[c]), top_share=top_share)
+      clip_scores = None if source is None else np.asarray(source[c], np.float32).reshape(n)
+      chosen = decoder.select(panel.strategy, jax.random.key(c), n, panel.budget, scores=clip_scores,
+                              grid=token_grid, **options)
       keep[c, np.asarray(chosen)] = True
     panels[label] = keep.reshape(figure.num_clips, *token_grid)
-    if events is not None:
-      recalls[label] = metrics.selection_recall(keep, np.stack([metrics.event_tokens(e, token_grid) for e in events]))
+    if event_mask is not None:
+      recalls[label] = metrics.selection_recall(keep, event_mask)
   png = figures.selection_figure(results / "figures" / f"{figure.id}.png", frames, panels, events=events,
                                  title=figure.title, frames_shown=figure.frames_shown)
+  shown = ", ".join(f"`{name}` (run `{run_dir.name}`)" for name, run_dir in run_dirs.items())
   lines = [f"![{figure.title}]({png.name})", "",
-           f"{figure.num_clips} clips of `{figure.experiment}` (run `{run_dir.name}`); SLC event cells outlined in yellow."]
+           f"{figure.num_clips} clips of {shown}; SLC event cells outlined in yellow."]
   if recalls:
     lines += ["", "| panel | event-token recall |", "|---|---|"]
     lines += [f"| {label} | {100 * value:.1f}% |" for label, value in recalls.items()]
-  report.write_table(results / "figures", figure.id, figure.title, "\n".join(lines) + "\n", None,
+  claims = verdicts.evaluate(figure.claims, {}, [], recalls)
+  body = "\n".join(lines) + "\n" + verdicts.markdown(claims)
+  report.write_table(results / "figures", figure.id, figure.title, body, None,
                      {"profile": profile, "git_sha": runs.git_sha(), "compute_seconds": time.perf_counter() - start,
-                      "num_runs": 1, "claim": figure.claim, "run": run_dir.name, "recall": recalls})
+                      "num_runs": len(run_dirs), "claim": figure.claim, "claims": claims,
+                      "run": next(iter(run_dirs.values())).name, "runs": {k: v.name for k, v in run_dirs.items()},
+                      "recall": recalls})
+
+
+def _same_clips(stages: dict):
+  """The first stage, after checking that every stage reads the same clips on the same token grid."""
+  (first_name, first), *others = stages.items()
+  for name, stage in others:
+    if (stage.data, stage.sampling, tuple(stage.grid)) != (first.data, first.sampling, tuple(first.grid)):
+      raise ValueError(f"`{name}` and `{first_name}` do not read the same clips (data, sampling and token grid "
+                       "must match) so their selections cannot be drawn over the same frames")
+  return first
+
+
+def _panel_scores(label: str, panel, scores: dict, event_mask):
+  """(clips, N) scores of a panel: its source's cached scores, SLC's event tokens, or None."""
+  if panel.source is None:
+    return None
+  if panel.from_events:
+    if event_mask is None:
+      raise ValueError(f"panel {label!r}: event-token scores need SLC's event masks; this data has none")
+    return np.asarray(decoder.oracle_scores(jax.random.key(0), event_mask))
+  return scores[panel.source]
 
 
 def cost_figure(figure, cfgs: dict, results) -> None:

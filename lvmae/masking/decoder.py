@@ -60,6 +60,13 @@ def _top_plus_random(key, num_tokens, budget, *, scores=None, masked=None, grid=
   return jnp.flatnonzero(chosen, size=k).astype(jnp.int32)
 
 
+def oracle_scores(key, events):
+  """The oracle's scores from (..., N) 0/1 event tokens: every event token above every other, the
+  others' order random (so a budget larger than the events is not piled on the first tokens)."""
+  events = jnp.asarray(events, jnp.float32)
+  return events + 0.5 * jax.random.uniform(key, events.shape)
+
+
 def uniform_slices(num_slices: int, budget: float, step: int | None = None) -> tuple[int, int]:
   """(slices kept, step) of the `uniform` strategy over `num_slices` time slices: round(budget x
   slices) of them (at least one), `step` apart (round(1 / budget) unless given: 7 at 15%, the

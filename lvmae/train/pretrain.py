@@ -176,9 +176,8 @@ class Pretrain(ClipStage):
     if strategy == "everest":  # the change of each token's patch embedding over one time step
       embedded = jax.lax.stop_gradient(model.encoder.embed(patches))
       return selection_scores(embedded.reshape(patches.shape[0], *self.grid, -1))
-    if strategy == "oracle":  # every event token first, ties among the rest broken at random
-      events = event_tokens(batch["info"], self.grid).astype(jnp.float32)
-      return events + 0.5 * jax.random.uniform(key, events.shape)
+    if strategy == "oracle":
+      return decoder_masking.oracle_scores(key, event_tokens(batch["info"], self.grid))
     return None
 
   def loss(self, model: MAE, batch: dict, key: jax.Array) -> tuple[jax.Array, dict]:

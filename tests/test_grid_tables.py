@@ -1,0 +1,111 @@
+"""GridTable declarations and their collection: rows left out at a profile, columns by profile,
+overrides into stages a cell does not plug in, a per-row metric read from an upstream stage, and
+claims checked on the collected cells (on hand-written result.json files; nothing trains)."""
+import json
+
+import pandas as pd
+import pytest
+
+from ablations.spec import Claim, Comparison, GridTable
+from lvmae import collect, runs
+from lvmae.atomic import write_atomic
+
+_BUDGET = "pretrained.masking.decoder_budget"
+
+
+def _table(**fields) -> GridTable:
+  """Rows change the pre-training; columns only the fine-tuning, so the two columns of a row and
+  seed share one pre-training run."""
+  return GridTable(id="9z", title="t", experiment="finetune",
+                   rows={"a": (f"{_BUDGET}=0.1",), "b": (f"{_BUDGET}=0.2",), "c": (f"{_BUDGET}=0.3",)},
+                   columns={"x": ("token_drop=0.0",), "y": ("token_drop=0.1",)}, seeds=(0, 1), **fields)
+
+
+def test_rows_are_left_out_and_columns_replaced_at_their_profile():
+  table = _table(skip_rows={"paper": ("c",)}, profile_columns={"paper": {"P": (), "Q": ("token_drop=0.2",)}})
+  smoke, paper = table.cells("smoke"), table.cells("paper")
+  assert {(c.row, c.column) for c in smoke} == {(r, col) for r in "abc" for col in "xy"} and len(smoke) == 12
+  assert {(c.row, c.column) for c in paper} == {(r, col) for r in "ab" for col in "PQ"} and len(paper) == 8
+  assert list(table.measures("paper")) == ["P", "Q"] and list(table.measures("cpu")) == ["x", "y"]
+  assert table.skipped("paper") == ("c",) and table.skipped("smoke") == ()
+  q = next(c for c in paper if c.row == "a" and c.column == "Q" and c.seed == 1)
+  assert q.sets == (f"{_BUDGET}=0.1", "token_drop=0.2", "seed=1", "pretrained.seed=1")
+
+
+def test_declarations_naming_missing_rows_or_cells_are_refused():
+  with pytest.raises(ValueError, match="skip_rows"):
+    _table(skip_rows={"paper": ("d",)})
+  with pytest.raises(ValueError, match="'a', 'z'"):
+    _table(claims=(Claim("a beats b", (Comparison(("a", "z"), ">", "b"),)),))
+  _table(claims=(Claim("a beats b at P", (Comparison(("a", "P"), ">", ("b", "P")),)),),
+         profile_columns={"paper": {"P": ()}})  # a column of another profile is a column
+
+
+def test_overrides_reach_only_the_upstream_stages_a_cell_plugs_in():
+  data = ("pretrained.data.num_train=8", "pretrained.importance.data.num_train=8", "pretrained.tokens.data.num_train=8")
+  table = GridTable(id="9z", title="t", experiment="finetune", seeds=(0,), columns={"c": data},
+                    rows={"random": ("pretrained.masking.decoder_strategy='random'",),
+                          "adaptive": ("pretrained.masking.decoder_strategy='adaptive'",
+                                       "pretrained.importance=@tokens_adaptive_fsq_magvit")})
+  random, adaptive = table.cells("smoke")
+  assert "pretrained.importance.data.num_train=8" not in random.sets_at("smoke")
+  assert "pretrained.importance.data.num_train=8" in adaptive.sets_at("smoke")
+  assert not any(s.startswith("pretrained.tokens.") for cell in (random, adaptive) for s in cell.sets_at("smoke"))
+  assert "pretrained.importance.data" not in random.command("smoke")
+  stage = runs.build(adaptive.config("smoke"))
+  assert stage.pretrained.data.num_train == stage.pretrained.importance.data.num_train == 8
+
+
+def _finish(run_dir, result: dict) -> None:
+  run_dir.mkdir(parents=True, exist_ok=True)
+  write_atomic(run_dir / "result.json", json.dumps(result))
+
+
+def _collected(tmp_path, table, profile="smoke"):
+  """Writes a result.json for every cell (top-1) and for its pre-training run (`selection_recall`
+  in row a's two runs, in one of row b's, in none of row c's), then collects the table."""
+  runs_dir = tmp_path / "runs"
+  recall = {("a", 0): 0.2, ("a", 1): 0.4, ("b", 0): 0.5}
+  top1 = {"a": 0.5, "b": 0.3, "c": 0.1}
+  cfgs = [(cell, cell.config(profile)) for cell in table.cells(profile)]
+  for cell, cfg in cfgs:
+    _finish(runs_dir / runs.run_id(cfg), {"top1": top1[cell.row] + 0.01 * cell.seed})
+    pretrain = {"loss": 1.0}
+    if (cell.row, cell.seed) in recall:
+      pretrain["selection_recall"] = recall[(cell.row, cell.seed)]
+    _finish(runs_dir / runs.run_id(cfg.pretrained), pretrain)
+  collect.grid(table, profile, cfgs, runs_dir, tmp_path, tmp_path / "paper", [])
+  return (json.loads((tmp_path / "tables" / "table9z.json").read_text()),
+          pd.read_csv(tmp_path / "tables" / "table9z.csv"))
+
+
+def test_row_metric_is_the_mean_over_each_rows_runs_that_have_the_key(tmp_path):
+  table = _table(row_metrics={"selection recall (%)": ("pretrained", "selection_recall", 100.0)})
+  meta, csv = _collected(tmp_path, table)
+  body = meta["body_md"]
+  # Row a: two pre-training runs (each shared by columns x and y, counted once): 20 and 40.
+  assert "| a | 50.5 ± 0.7 | n/a | 50.5 ± 0.7 | n/a | 30.0 ± 14.1 |" in body
+  assert "| b | 30.5 ± 0.7 | n/a | 30.5 ± 0.7 | n/a | 50.0 |" in body    # one of its two runs has it
+  assert "| c | 10.5 ± 0.7 | n/a | 10.5 ± 0.7 | n/a | n/a |" in body     # none has it
+  assert "3 of 6 runs report it" in body
+  assert list(csv["selection recall (%) n"]) == [2, 1, 0]
+  assert csv["selection recall (%) mean"].iloc[0] == pytest.approx(30.0)
+  assert sorted(r["value"] for r in meta["row_metrics"]) == pytest.approx([20.0, 40.0, 50.0])
+
+
+def test_skipped_rows_show_as_not_at_this_profile_and_claims_get_verdicts(tmp_path):
+  claims = (Claim("a beats b", (Comparison("a", ">", "b"),)),
+            Claim("c is no worse than a", (Comparison("c", ">=", "a"),)))
+  table = _table(skip_rows={"smoke": ("c",)}, claims=claims,
+                 row_metrics={"selection recall (%)": ("pretrained", "selection_recall", 100.0)})
+  meta, csv = _collected(tmp_path, table)
+  body = meta["body_md"]
+  skipped = "n/a (not at this profile)"
+  assert f"| c | {skipped} | n/a | {skipped} | n/a | {skipped} |" in body
+  assert "Not built at the smoke profile: c." in body
+  assert list(csv["row"]) == ["a", "b", "c"] and list(csv["x n"]) == [2, 2, 0]
+  first, second = meta["claims"]
+  assert first["verdict"] == "reproduced" and len(first["checks"]) == 2  # [49.8, 51.2] above [29.8, 31.2]
+  assert second["verdict"] == "not run"
+  assert "- a beats b: **reproduced**" in body
+  assert "  - a 50.5 ± 0.7 vs b 30.5 ± 0.7 [y], claimed >: reproduced" in body
