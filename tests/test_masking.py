@@ -386,3 +386,22 @@ def test_structured_strategies_under_vmap_and_jit(strategy, budget):
   out = np.asarray(jax.jit(jax.vmap(lambda k: decoder.select(strategy, k, n, budget, grid=grid)))(keys))
   for i in range(6):
     np.testing.assert_array_equal(out[i], np.asarray(decoder.select(strategy, keys[i], n, budget, grid=grid)))
+
+
+@pytest.mark.parametrize("strategy", sorted(decoder.STRATEGIES))
+def test_every_strategy_has_its_static_count_and_is_deterministic_per_key(strategy):
+  grid, n = (8, 4, 4), 128
+  budget = 0.25
+  scores = np.random.default_rng(1).random(n).astype(np.float32)
+  masked = np.arange(0, n, 3, dtype=np.int32)
+
+  def run(seed):
+    return np.asarray(decoder.select(strategy, jax.random.key(seed), n, budget, scores=scores, masked=masked,
+                                     grid=grid))
+
+  first = run(0)
+  assert len(first) == decoder.num_selected(strategy, n, budget, len(masked), grid=grid)
+  assert first.dtype == np.int32 and np.all(np.diff(first) > 0) and first.min() >= 0 and first.max() < n
+  np.testing.assert_array_equal(first, run(0))
+  if strategy != "none":  # every other strategy draws something from the key
+    assert any(not np.array_equal(first, run(seed)) for seed in range(1, 8))
