@@ -266,7 +266,8 @@ class SelectionFigure:
   id: str                              # "figure3"
   title: str
   panels: dict[str, Panel]
-  num_clips: int = 3
+  num_clips: int = 3                   # clips drawn
+  recall_clips: int = 256              # clips the event-token recalls pool over (at most the cache's)
   frames_shown: int = 8
   claim: str = ""
   claims: tuple[Claim, ...] = ()

@@ -169,36 +169,40 @@ def selection_figure(figure, cfgs: dict, profile, runs_dir, results) -> None:
   stages = {name: runs.build(cfg) for name, cfg in cfgs.items()}
   run_dirs = {name: runs.execute(cfg, runs_dir) for name, cfg in cfgs.items()}
   first = _same_clips(stages)
-  views = fixed_views(first.data.source("train", fixed_view=True), range(figure.num_clips), first.sampling,
-                      first.data.spatial("fixed"))
-  frames, events = views["video"], views.get("info")
+  source = first.data.source("train", fixed_view=True)
+  count = max(figure.num_clips, min(figure.recall_clips, len(source)))  # drawn: the first num_clips
+  views = fixed_views(source, range(count), first.sampling, first.data.spatial("fixed"))
+  frames, events = views["video"][:figure.num_clips], views.get("info")
   token_grid, n = first.grid, int(np.prod(first.grid))
   event_mask = None if events is None else np.stack([metrics.event_tokens(e, token_grid) for e in events])
-  scores = {name: np.load(run_dirs[name] / "scores.npy", mmap_mode="r")[:figure.num_clips] for name in cfgs}
+  scores = {name: np.load(run_dirs[name] / "scores.npy", mmap_mode="r")[:count] for name in cfgs}
   for name, cached in scores.items():
     if cached.shape[1:] != (n,):
       raise ValueError(f"`{name}`'s scores.npy holds {cached.shape[1:]} scores per clip, not the {n} tokens "
                        f"of the grid {token_grid}")
   panels, recalls = {}, {}
   for label, panel in figure.panels.items():
-    source = _panel_scores(label, panel, scores, event_mask)
+    source_scores = _panel_scores(label, panel, scores, event_mask)
     options = {"top_share": panel.top_share} if panel.top_share is not None else {}
-    keep = np.zeros((figure.num_clips, n), bool)
-    for c in range(figure.num_clips):
-      clip_scores = None if source is None else np.asarray(source[c], np.float32).reshape(n)
-      chosen = decoder.select(panel.strategy, jax.random.key(c), n, panel.budget, scores=clip_scores,
-                              grid=token_grid, **options)
-      keep[c, np.asarray(chosen)] = True
-    panels[label] = keep.reshape(figure.num_clips, *token_grid)
+    clip_scores = (np.zeros((count, 0), np.float32) if source_scores is None
+                   else np.asarray(source_scores, np.float32).reshape(count, n))
+    chosen = np.asarray(jax.jit(jax.vmap(lambda key, s: decoder.select(  # clip c draws with key c
+        panel.strategy, key, n, panel.budget, scores=s, grid=token_grid, **options)))(
+            jax.vmap(jax.random.key)(np.arange(count)), clip_scores))
+    keep = np.zeros((count, n), bool)
+    np.put_along_axis(keep, chosen, True, axis=1)
+    panels[label] = keep[:figure.num_clips].reshape(figure.num_clips, *token_grid)
     if event_mask is not None:
       recalls[label] = metrics.selection_recall(keep, event_mask)
-  png = figures.selection_figure(results / "figures" / f"{figure.id}.png", frames, panels, events=events,
+  drawn_events = None if events is None else events[:figure.num_clips]
+  png = figures.selection_figure(results / "figures" / f"{figure.id}.png", frames, panels, events=drawn_events,
                                  title=figure.title, frames_shown=figure.frames_shown)
   shown = ", ".join(f"`{name}` (run `{run_dir.name}`)" for name, run_dir in run_dirs.items())
   lines = [f"![{figure.title}]({png.name})", "",
            f"{figure.num_clips} clips of {shown}; SLC event cells outlined in yellow."]
   if recalls:
-    lines += ["", "| panel | event-token recall |", "|---|---|"]
+    lines += ["", f"Event-token recall: the share of SLC's event tokens each panel's selection holds, pooled over "
+              f"the first {count} clips (the drawn ones included).", "", "| panel | event-token recall |", "|---|---|"]
     lines += [f"| {label} | {100 * value:.1f}% |" for label, value in recalls.items()]
   claims = verdicts.evaluate(figure.claims, {}, [], recalls)
   body = "\n".join(lines) + "\n" + verdicts.markdown(claims)
@@ -206,7 +210,7 @@ def selection_figure(figure, cfgs: dict, profile, runs_dir, results) -> None:
                      {"profile": profile, "git_sha": runs.git_sha(), "compute_seconds": time.perf_counter() - start,
                       "num_runs": len(run_dirs), "claim": figure.claim, "claims": claims,
                       "run": next(iter(run_dirs.values())).name, "runs": {k: v.name for k, v in run_dirs.items()},
-                      "recall": recalls})
+                      "recall": recalls, "recall_clips": count})
 
 
 def _same_clips(stages: dict):

@@ -111,6 +111,8 @@ def test_figure4_draws_four_strategies_over_the_same_clips(tmp_path):
   assert set(meta["runs"]) == {"flow_scores", "tokens_adaptive_fsq_magvit"}
   recall = meta["recall"]
   assert set(recall) == {"flow (15%)", "random (15%)", "adaptive (15%)", "oracle (15%)"}
+  assert meta["recall_clips"] == 64  # every cached smoke clip, not only the 3 drawn
+  assert abs(recall["random (15%)"] - 0.15) < 0.05  # pooled over 64 clips, random's recall is near its budget
   assert recall["oracle (15%)"] > max(recall["flow (15%)"], recall["random (15%)"])  # its top 10% are events
   (claim,) = meta["claims"]
   flow_below_adaptive = recall["flow (15%)"] < recall["adaptive (15%)"]
