@@ -5,7 +5,7 @@
   (tokens of the whole clip grid), and the model-FLOPs utilisation on an accelerator whose peak
   is known (XLA's FLOPs of the step over time x peak); n/a on a CPU.
 - The precompute stage's cost per clip at several clip lengths (its windows make it linear in
-  the number of frames).
+  the number of frames), and the flow-scores stage's (one thread per clip).
 Weights are freshly initialised (speed does not depend on their values); inputs are random. Each
 section records the backend, device and the machine's load average when it started, since a
 loaded machine slows every number down.
@@ -25,6 +25,8 @@ from flax import nnx
 
 from lvmae import cost
 from lvmae.atomic import write_atomic
+from lvmae.data.flow import token_flow_scores
+from lvmae.train.flow_scores import FlowScores
 from lvmae.train.precompute import Precompute, jitted_tokenize
 from lvmae.train.state import batch_spec, init_state, make_train_step
 
@@ -94,6 +96,20 @@ def precompute_ms_per_clip(stage: Precompute, frames: int, *, clips: int = 8, re
     stage.tokenize_clips(encode, video)
     times.append(time.perf_counter() - start)
   return statistics.median(times) / clips * 1e3
+
+
+def flow_ms_per_clip(stage: FlowScores, frames: int, *, clips: int = 4) -> float:
+  """Median wall time per clip (ms) of one clip's optical-flow token scores (`stage.method`, one
+  thread) on random `frames`-frame clips of the stage's image size, after a warm-up clip."""
+  size = stage.data.image_size
+  video = np.random.default_rng(0).integers(0, 256, (clips, frames, size, size, 3), dtype=np.uint8)
+  token_flow_scores(video[0], stage.tubelet, stage.method)
+  times = []
+  for clip in video:
+    start = time.perf_counter()
+    token_flow_scores(clip, stage.tubelet, stage.method)
+    times.append(time.perf_counter() - start)
+  return statistics.median(times) * 1e3
 
 
 def update_bench(path: Path, section: str, profile: str, values: dict) -> dict:

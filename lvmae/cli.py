@@ -309,6 +309,11 @@ def cmd_bench(args) -> None:
             "time_ratio_longest_to_shortest": per_clip[str(longest)] / per_clip[str(shortest)],
             "frame_ratio_longest_to_shortest": longest / shortest}
   bench.update_bench(args.out, "precompute", args.profile, values)
+  flow = runs.build(experiments.get("flow_scores", args.profile))
+  flow_ms = {str(frames): bench.flow_ms_per_clip(flow, frames) for frames in args.frames}
+  print(f"flow scores ({flow.method}): " + ", ".join(f"{f} frames {ms:.1f} ms per clip" for f, ms in flow_ms.items()),
+        flush=True)
+  bench.update_bench(args.out, "flow_scores", args.profile, {**machine, "method": flow.method, "ms_per_clip": flow_ms})
   if not args.skip_loader:
     from lvmae.data import loader_bench
     loader = loader_bench.run(tuple(args.frames))

@@ -139,6 +139,9 @@ def test_bench_writes_train_step_times_and_precompute_cost_per_clip(tmp_path):
   section = data["precompute"]["smoke"]
   assert set(section["ms_per_clip"]) == {"16", "32"} and all(v > 0 for v in section["ms_per_clip"].values())
   assert section["frame_ratio_longest_to_shortest"] == 2
+  flow = data["flow_scores"]["smoke"]
+  assert flow["method"] == "farneback" and set(flow["ms_per_clip"]) == {"16", "32"}
+  assert all(v > 0 for v in flow["ms_per_clip"].values())
   for name in ("pretrain", "finetune"):
     step = data["train_steps"]["smoke"][name]
     assert step["seconds_per_step"] > 0 and step["mfu"] is None  # no known peak on a CPU
