@@ -69,8 +69,18 @@ DECODER_STRATEGIES = {
 # The strategies the adaptive one is claimed to beat (Tables 1 and 4d): the paper's, at their budgets.
 COMPARED_STRATEGIES = ("uniform (15%)", "random (15%)", "running cell (25%)", "flow (15%)", "EVEREST (15%)")
 
+# The reconstruction targets as fine-tuning overrides, by row label (Table 4b; Tables 1 and 5 take some):
+# pixels, or a precompute stage's latents of the tokenizer each kind needs.
+RECONSTRUCTION_TARGETS = {
+    "RGB pixels": ("pretrained.targets.kind='rgb'",),
+    "MAGVIT (LFQ)": ("pretrained.targets.kind='magvit'", "pretrained.tokens=@tokens_magvit"),
+    "FSQ-MagViT": ("pretrained.targets.kind='fsq_magvit'", "pretrained.tokens=@tokens_fsq_magvit"),
+    "adaptive FSQ-MagViT": ("pretrained.targets.kind='adaptive_fsq_magvit'",
+                            "pretrained.tokens=@tokens_adaptive_fsq_magvit"),
+}
+
 # The paper's targets (adaptive FSQ-MagViT latents) and its method: those targets, adaptive decoder mask at 15%.
-LVMAE_TARGET_SETS = ("pretrained.targets.kind='adaptive_fsq_magvit'", "pretrained.tokens=@tokens_adaptive_fsq_magvit")
+LVMAE_TARGET_SETS = RECONSTRUCTION_TARGETS["adaptive FSQ-MagViT"]
 LVMAE_SETS = LVMAE_TARGET_SETS + DECODER_STRATEGIES["adaptive (15%)"]
 
 

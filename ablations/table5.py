@@ -4,11 +4,11 @@ Each row trains its tokenizer (no scorer) and uses its latents as MAE targets (r
 masking, 15%). FVD needs a feature network file (`--set pretrained.tokens.tokenizer.fvd_file=...`);
 without one the column is n/a: nothing is downloaded and no value is made up.
 """
-from ablations.spec import GridTable
+from ablations.spec import DECODER_STRATEGIES, RECONSTRUCTION_TARGETS, GridTable
 
 _TOKENIZER = "pretrained.tokens.tokenizer"
-_LFQ = ("pretrained.targets.kind='magvit'", "pretrained.tokens=@tokens_magvit")
-_FSQ = ("pretrained.targets.kind='fsq_magvit'", "pretrained.tokens=@tokens_fsq_magvit")
+_LFQ = RECONSTRUCTION_TARGETS["MAGVIT (LFQ)"]
+_FSQ = RECONSTRUCTION_TARGETS["FSQ-MagViT"]
 
 
 def _lfq(bits: int) -> tuple[str, ...]:
@@ -31,7 +31,7 @@ TABLE = GridTable(
         "FSQ 8-8-8-5-5-5 (64,000)": _fsq((8, 8, 8, 5, 5, 5)),
         "FSQ 8^6 (2^18)": _fsq((8, 8, 8, 8, 8, 8)),
     },
-    columns={"": ("pretrained.masking.decoder_strategy='random'", "pretrained.masking.decoder_budget=0.15")},
+    columns={"": DECODER_STRATEGIES["random (15%)"]},
     metrics={
         "PSNR (dB)": (_TOKENIZER, "psnr", 1.0),
         "codebook usage (%)": (_TOKENIZER, "codebook_usage", 100.0),

@@ -22,6 +22,9 @@ from lvmae.train.checkpoint import Checkpointer
 from lvmae.train.optim import Schedule
 
 
+METRICS = "metrics.jsonl"  # one JSON line per logged step, in the run directory
+
+
 class NonFiniteLossError(RuntimeError):
   """The loss became NaN or Inf; the run stopped without saving the bad state."""
 
@@ -53,7 +56,7 @@ def fit(*, run_dir: Path, state: Any, step_fn: Callable, batches: grain.DatasetI
   start = 0
   if restored is not None:
     start, state = restored
-  log = MetricsLog(run_dir / "metrics.jsonl", start)
+  log = MetricsLog(run_dir / METRICS, start)
   base_key = jax.random.key(seed)
   learning_rate = schedule.learning_rate_fn()
   end = schedule.steps if stop_after is None else min(schedule.steps, start + stop_after)
@@ -84,3 +87,12 @@ def fit(*, run_dir: Path, state: Any, step_fn: Callable, batches: grain.DatasetI
              "loss_last": float(np.mean(losses[-max(1, schedule.log_every):])) if losses else None,
              "train_seconds": time.perf_counter() - t0}
   return state, summary
+
+
+def logged_mean(metrics_path: Path, key: str) -> float | None:
+  """The mean of a logged metric over a MetricsLog file (NaN lines left out), None if never logged."""
+  if not metrics_path.exists():
+    return None
+  values = [r[key] for r in map(json.loads, metrics_path.read_text().splitlines()) if key in r]
+  values = [v for v in values if v is not None and math.isfinite(v)]
+  return sum(values) / len(values) if values else None

@@ -11,8 +11,6 @@ On SLC every step also measures the decoder selection's recall of event tokens
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 from pathlib import Path
 
 import jax
@@ -31,6 +29,7 @@ from lvmae.tokenizer.metrics import event_tokens
 from lvmae.tokenizer.quantizers import FSQ, LFQ
 from lvmae.tokenizer.scorer import selection_scores
 from lvmae.train.flow_scores import FlowScores
+from lvmae.train import loop
 from lvmae.train.optim import Schedule
 from lvmae.train.precompute import Precompute, TokenCache
 from lvmae.train.sharding import Parallelism
@@ -216,7 +215,7 @@ class Pretrain(ClipStage):
     _, summary = self.train(self.build_model(nnx.Rngs(self.seed)), run_dir, stop_after, source=source,
                             random_offset=not cached)
     summary = {**summary, "tokens": self.num_tokens()}
-    recall = logged_mean(Path(run_dir) / "metrics.jsonl", "selection_recall")
+    recall = loop.logged_mean(Path(run_dir) / loop.METRICS, "selection_recall")
     return summary if recall is None else {**summary, "selection_recall": recall}
 
 
@@ -226,11 +225,3 @@ def _selection_recall(selected: jax.Array, events: jax.Array) -> jax.Array:
   total = jnp.sum(events.astype(jnp.float32))
   return jnp.where(total > 0, hits / jnp.maximum(total, 1.0), jnp.nan)
 
-
-def logged_mean(metrics_path: Path, key: str) -> float | None:
-  """The mean of a logged metric over a run's metrics.jsonl (NaN lines left out), None if never logged."""
-  if not metrics_path.exists():
-    return None
-  values = [r[key] for r in map(json.loads, metrics_path.read_text().splitlines()) if key in r]
-  values = [v for v in values if v is not None and math.isfinite(v)]
-  return sum(values) / len(values) if values else None
