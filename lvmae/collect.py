@@ -18,6 +18,7 @@ from lvmae import cost, figures, report, runs, verdicts
 from lvmae.data.pipeline import fixed_views
 from lvmae.masking import decoder
 from lvmae.tokenizer import metrics
+from lvmae.train.evaluate import PREDICTIONS
 
 
 def stage_config(cfg, path: str):
@@ -70,6 +71,9 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=
     extra[label] = {row: f"{b / memory[reference]:.2f}x ({b / 2**30:.1f} GiB)" for row, b in memory.items()}
     df[label] = [memory[row] / memory[reference] if row in memory else float("nan") for row in df.row]
   body = report.grid_markdown(df, list(measures), "row", table.metric_label, extra, skipped)
+  judged = predicted_one_class(records, runs_dir)
+  if any(judged.values()):
+    notes.append(_one_class_note(records, judged))
   if skipped:
     notes.append(f"Not built at the {profile} profile: {', '.join(skipped)}.")
   body += "".join(f"\n{note}\n" for note in notes)
@@ -87,8 +91,34 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=
   compute = compute_seconds(runs_dir, run_ids)
   meta = {"profile": profile, "git_sha": runs.git_sha(), "compute_seconds": compute, "num_runs": len(run_ids),
           "claim": table.claim, "claims": claims, "cells": records, "row_metrics": metric_records,
-          "cost_rows": costs, "memory_bytes": memory}
+          "cost_rows": costs, "memory_bytes": memory, "one_class_runs": sorted(r for r, one in judged.items() if one)}
   report.write_table(results / "tables", table.id, table.title, body, df, meta)
+
+
+def predicted_one_class(records, runs_dir) -> dict[str, bool]:
+  """For each record's run with a predictions.npz: did it predict one class (one tuple of classes,
+  for several heads) for every evaluated clip? Such a classifier never left chance, whatever its
+  top-1 (which is then that class's share). Runs without predictions are not judged."""
+  judged = {}
+  for record in records:
+    path = runs_dir / record["run"] / PREDICTIONS
+    if record["run"] not in judged and path.exists():
+      with np.load(path) as p:
+        prediction = p["prediction"].reshape(len(p["prediction"]), -1)
+      judged[record["run"]] = len(np.unique(prediction, axis=0)) == 1
+  return judged
+
+
+def _one_class_note(records, judged: dict[str, bool]) -> str:
+  """The table note naming the cells whose runs predicted one class."""
+  cells = {}
+  for r in records:
+    if judged.get(r["run"]):
+      cells.setdefault((r["row"], r["column"]), set()).add(r["seed"])
+  listed = "; ".join(f"{row} [{column}] seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, sorted(seeds)))}"
+                     for (row, column), seeds in cells.items())
+  return (f"At chance: {sum(judged.values())} of {len(judged)} fine-tuning runs predicted one class for every "
+          f"evaluated clip (they never left the chance plateau; their top-1 is that class's share): {listed}.")
 
 
 def _row_metric(rows, cfgs, runs_dir, path: str, key: str, scale: float) -> tuple[pd.DataFrame, list[dict], str]:
@@ -118,7 +148,7 @@ def _real_data_value(run_dir, measure, scale: float) -> float:
     value = runs.read_result(run_dir).get(measure)
     return float("nan") if value is None else value * scale
   _, head, low, high = measure
-  with np.load(run_dir / "predictions.npz") as p:
+  with np.load(run_dir / PREDICTIONS) as p:
     heads = runs.read_result(run_dir).get("heads", ["class"])
     h = heads.index(head)
     label, prediction = p["label"].reshape(len(p["label"]), -1), p["prediction"].reshape(len(p["label"]), -1)

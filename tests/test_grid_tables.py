@@ -3,6 +3,7 @@ overrides into stages a cell does not plug in, a per-row metric read from an ups
 claims checked on the collected cells (on hand-written result.json files; nothing trains)."""
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -109,3 +110,31 @@ def test_skipped_rows_show_as_not_at_this_profile_and_claims_get_verdicts(tmp_pa
   assert second["verdict"] == "not run"
   assert "- a beats b: **reproduced**" in body
   assert "  - a 50.5 ± 0.7 vs b 30.5 ± 0.7 [y], claimed >: reproduced" in body
+
+
+def test_runs_that_predict_one_class_for_every_clip_are_named(tmp_path):
+  """A run whose predictions are all one class is at chance whatever its top-1; two heads count as
+  one class only if the pair never changes; runs without predictions.npz are not judged."""
+  table = _table()
+  cfgs = [(cell, cell.config("smoke")) for cell in table.cells("smoke")]
+  rng = np.random.default_rng(0)
+  one_class = {("a", "x", 1): np.full(20, 3), ("b", "y", 0): np.tile([[2, 5]], (20, 1))}
+  for cell, cfg in cfgs:
+    run_dir = tmp_path / "runs" / runs.run_id(cfg)
+    _finish(run_dir, {"top1": 0.2})
+    key = (cell.row, cell.column, cell.seed)
+    if key == ("c", "x", 0):
+      continue  # no predictions: not judged
+    if key in one_class:
+      prediction = one_class[key]
+    elif key == ("c", "y", 1):  # two heads, each constant in turn but the pair changes
+      prediction = np.stack([np.r_[np.zeros(10), np.ones(10)], np.r_[np.ones(10), np.ones(10)]], -1)
+    else:
+      prediction = rng.integers(0, 8, 20)
+    np.savez(run_dir / "predictions.npz", prediction=prediction, label=np.zeros(20))
+  collect.grid(table, "smoke", cfgs, tmp_path / "runs", tmp_path, tmp_path / "paper", [])
+  meta = json.loads((tmp_path / "tables" / "table9z.json").read_text())
+  ids = {(cell.row, cell.column, cell.seed): runs.run_id(cfg) for cell, cfg in cfgs}
+  assert meta["one_class_runs"] == sorted(ids[k] for k in one_class)
+  assert ("At chance: 2 of 11 fine-tuning runs predicted one class for every evaluated clip (they never left the "
+          "chance plateau; their top-1 is that class's share): a [x] seed 1; b [y] seed 0.") in meta["body_md"]

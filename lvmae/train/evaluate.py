@@ -15,6 +15,8 @@ from lvmae.atomic import write_atomic
 from lvmae.masking.grid import patchify
 from lvmae.train.state import normalise_input
 
+PREDICTIONS = "predictions.npz"  # a fine-tuning run's per-example predictions, in its run directory
+
 
 def split_heads(logits, heads: tuple[int, ...]) -> list:
   """(..., sum(heads)) logits or posteriors (jax or numpy) -> one (..., classes) array per head."""

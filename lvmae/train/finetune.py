@@ -16,7 +16,7 @@ from lvmae.masking.grid import patchify
 from lvmae.models.mae import gather_tokens
 from lvmae.models.specs import DTYPES, TransformerSpec
 from lvmae.train.checkpoint import Checkpointer
-from lvmae.train.evaluate import evaluate, split_heads, write_predictions
+from lvmae.train.evaluate import PREDICTIONS, evaluate, split_heads, write_predictions
 from lvmae.train.mixing import mix_batch
 from lvmae.train.optim import Schedule
 from lvmae.train.pretrain import Pretrain
@@ -116,7 +116,7 @@ class Finetune(ClipStage):
                            num_threads=self.data_threads, crops=self.data.spatial("eval"))
     predictions = evaluate(model, batches, tubelet=self.tubelet, grid=self.grid, heads=self.data.heads,
                            batch_size=self.eval_batch_size, dtype=DTYPES[self.encoder.dtype])
-    write_predictions(Path(run_dir) / "predictions.npz", predictions)
+    write_predictions(Path(run_dir) / PREDICTIONS, predictions)
     correct = (predictions["prediction"] == predictions["label"]).reshape(len(predictions["label"]), -1)
     result = {**summary, "top1": float(correct.all(-1).mean()), "num_eval": int(len(correct)),
               "eval_split": self.data.eval_split, "eval_clips": self.sampling.eval_clips}
