@@ -84,7 +84,8 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=
     verdict = "over" if gib > budget else "within"
     body += (f"\n{label}: not run. XLA's compiled memory of its pre-training step at the {cost_profile} profile is "
              f"{gib:.1f} GiB, {verdict} the {budget:g} GiB budget.\n")
-  stats = {(r["row"], c): verdicts.Stat(r[f"{c} mean"], r[f"{c} std"], r[f"{c} n"])
+  at_chance = _cells_at_chance(records, judged)
+  stats = {(r["row"], c): verdicts.Stat(r[f"{c} mean"], r[f"{c} std"], r[f"{c} n"], (r["row"], c) in at_chance)
            for r in df.to_dict("records") for c in measures}
   claims = verdicts.evaluate(table.claims, stats, list(measures), {row: b / 2**30 for row, b in memory.items()})
   body += verdicts.markdown(claims)
@@ -107,6 +108,14 @@ def predicted_one_class(records, runs_dir) -> dict[str, bool]:
         prediction = p["prediction"].reshape(len(p["prediction"]), -1)
       judged[record["run"]] = len(np.unique(prediction, axis=0)) == 1
   return judged
+
+
+def _cells_at_chance(records, judged: dict[str, bool]) -> set[tuple[str, str]]:
+  """The (row, column) cells every run of which predicted one class (runs not judged count against)."""
+  cells = {}
+  for r in records:
+    cells.setdefault((r["row"], r["column"]), []).append(judged.get(r["run"], False))
+  return {cell for cell, one in cells.items() if all(one)}
 
 
 def _one_class_note(records, judged: dict[str, bool]) -> str:

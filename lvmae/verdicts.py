@@ -9,7 +9,10 @@ A claim is text plus checks. Two kinds of check, declared by the tables (ablatio
     '>=' not reproduced if the intervals do not overlap with the left one below; reproduced
          otherwise ("no worse within noise").
   A cell with no finished run, or no value, is "not run"; a cell with one run (n = 1) has no
-  spread, so its comparison is "inconclusive".
+  spread, so its comparison is "inconclusive". A cell whose runs all predicted one class for
+  every evaluated clip is "at chance": it learned nothing, so a comparison with it on the left is
+  never "reproduced" (two untrained models are "no worse" than each other, which says nothing):
+  "inconclusive" where the rules above would say reproduced.
 - `Bound`: one deterministic number per side (a compiled memory, a figure's recall), no seeds:
   `left op factor x right + offset` holds (reproduced) or not (not reproduced); "not run" if a
   value is missing.
@@ -33,10 +36,12 @@ _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le
 
 
 class Stat(NamedTuple):
-  """One cell: mean, sample std and number of runs over seeds (as shown: already scaled)."""
+  """One cell: mean, sample std and number of runs over seeds (as shown: already scaled), and
+  whether every one of its runs is at chance (predicted one class for every clip)."""
   mean: float
   std: float
   n: int
+  at_chance: bool = False
 
   @property
   def missing(self) -> bool:
@@ -102,7 +107,7 @@ def compare(left: Stat, op: str, right: Stat) -> str:
   below = left.mean + left.std < right.mean - right.std
   if below:
     return NOT_REPRODUCED
-  if op == ">=" or above:
+  if (op == ">=" or above) and not left.at_chance:
     return REPRODUCED
   return INCONCLUSIVE
 
@@ -153,7 +158,9 @@ def _comparisons(check: Comparison, stats, columns) -> list[dict]:
 
 
 def _shown(stat: Stat) -> str:
-  return "not run" if stat.missing else mean_std(stat.mean, stat.std, stat.n)
+  if stat.missing:
+    return "not run"
+  return mean_std(stat.mean, stat.std, stat.n) + (" (at chance)" if stat.at_chance else "")
 
 
 def _bound(check: Bound, values: Mapping[str, float]) -> dict:

@@ -114,11 +114,15 @@ def test_skipped_rows_show_as_not_at_this_profile_and_claims_get_verdicts(tmp_pa
 
 def test_runs_that_predict_one_class_for_every_clip_are_named(tmp_path):
   """A run whose predictions are all one class is at chance whatever its top-1; two heads count as
-  one class only if the pair never changes; runs without predictions.npz are not judged."""
-  table = _table()
+  one class only if the pair never changes; runs without predictions.npz are not judged. A cell is
+  at chance when all its runs are, and a claim with it on the left is then not reproduced."""
+  claims = (Claim("a is no worse than b", (Comparison(("a", "y"), ">=", ("b", "y")),)),
+            Claim("b is no worse than a", (Comparison(("b", "y"), ">=", ("a", "y")),)))
+  table = _table(claims=claims)
   cfgs = [(cell, cell.config("smoke")) for cell in table.cells("smoke")]
   rng = np.random.default_rng(0)
-  one_class = {("a", "x", 1): np.full(20, 3), ("b", "y", 0): np.tile([[2, 5]], (20, 1))}
+  one_class = {("a", "x", 1): np.full(20, 3), ("b", "y", 0): np.tile([[2, 5]], (20, 1)),
+               ("b", "y", 1): np.full(20, 4)}
   for cell, cfg in cfgs:
     run_dir = tmp_path / "runs" / runs.run_id(cfg)
     _finish(run_dir, {"top1": 0.2})
@@ -136,5 +140,10 @@ def test_runs_that_predict_one_class_for_every_clip_are_named(tmp_path):
   meta = json.loads((tmp_path / "tables" / "table9z.json").read_text())
   ids = {(cell.row, cell.column, cell.seed): runs.run_id(cfg) for cell, cfg in cfgs}
   assert meta["one_class_runs"] == sorted(ids[k] for k in one_class)
-  assert ("At chance: 2 of 11 fine-tuning runs predicted one class for every evaluated clip (they never left the "
-          "chance plateau; their top-1 is that class's share): a [x] seed 1; b [y] seed 0.") in meta["body_md"]
+  assert ("At chance: 3 of 11 fine-tuning runs predicted one class for every evaluated clip (they never left the "
+          "chance plateau; their top-1 is that class's share): a [x] seed 1; b [y] seeds 0, 1.") in meta["body_md"]
+  # Every cell has top-1 20%, so both claims overlap; only the one with b (all at chance) on the left is held back.
+  a_over_b, b_over_a = meta["claims"]
+  assert a_over_b["verdict"] == "reproduced" and b_over_a["verdict"] == "inconclusive"
+  assert b_over_a["checks"][0]["left"]["at_chance"] and not a_over_b["checks"][0]["left"]["at_chance"]
+  assert "b 20.0 ± 0.0 (at chance) vs a 20.0 ± 0.0" in meta["body_md"]

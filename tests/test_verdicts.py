@@ -26,6 +26,12 @@ NAN = float("nan")
     (Stat(90.0, 0.0, 1), ">", Stat(10.0, 1.0, 3), "inconclusive"),      # one seed: no spread to judge
     (Stat(90.0, 1.0, 3), ">=", Stat(10.0, 0.0, 1), "inconclusive"),
     (Stat(NAN, 0.0, 0), ">", Stat(10.0, 0.0, 1), "not run"),           # not run wins over one seed
+    # A left cell whose runs all predicted one class learned nothing: never reproduced.
+    (Stat(12.8, 0.1, 3, True), ">=", Stat(12.8, 0.1, 3, True), "inconclusive"),
+    (Stat(12.8, 0.1, 3, True), ">=", Stat(14.0, 3.0, 3), "inconclusive"),
+    (Stat(30.0, 1.0, 3, True), ">", Stat(15.0, 1.0, 3), "inconclusive"),
+    (Stat(12.8, 0.1, 3, True), ">=", Stat(25.0, 1.0, 3), "not reproduced"),
+    (Stat(25.0, 1.0, 3), ">", Stat(12.8, 0.1, 3, True), "reproduced"),  # the right one at chance: fine
 ])
 def test_comparison_rules(left, op, right, expected):
   assert verdicts.compare(left, op, right) == expected
@@ -70,7 +76,8 @@ def test_a_comparison_without_column_stands_for_every_column():
   assert [c["text"] for c in first["checks"]] == [
       "adaptive 20.0 ± 6.5 vs random 15.4 ± 4.7 [RGB], claimed >: inconclusive",
       "adaptive 30.0 ± 1.0 vs random 20.0 ± 1.0 [FSQ], claimed >: reproduced"]
-  assert first["checks"][1]["left"] == {"row": "adaptive", "column": "FSQ", "mean": 30.0, "std": 1.0, "n": 3}
+  assert first["checks"][1]["left"] == {"row": "adaptive", "column": "FSQ", "mean": 30.0, "std": 1.0, "n": 3,
+                                         "at_chance": False}
   assert second["verdict"] == "reproduced" and len(second["checks"]) == 1  # [29, 31] above [13.5, 26.5]
   assert second["checks"][0]["text"] == (
       "adaptive [FSQ] 30.0 ± 1.0 vs adaptive [RGB] 20.0 ± 6.5, claimed >: reproduced")
