@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
                         "the other rows show '-'")
   rep.add_argument("--print-commands", action="store_true",
                    help="print one self-contained `lvmae run` command per run instead of running")
+  rep.add_argument("--finished-only", action="store_true",
+                   help="run nothing: collect the cells whose runs have finished (a look at a grid still "
+                        "running; the table says how many cells it has)")
   rep.add_argument("--runs-dir", type=Path, default=RESULTS / "runs")
   rep.add_argument("--results-dir", type=Path, default=RESULTS,
                    help="where tables/ and REPORT.md are written (default: results)")
@@ -207,6 +210,9 @@ def cmd_reproduce(args) -> None:
   from lvmae import collect, report, runs
   table = ablations.get(args.table)
   results = args.results_dir
+  if args.finished_only and isinstance(table, (CardTable, FramesFitTable, CostFigure, SelectionFigure)):
+    raise ValueError(f"--finished-only collects the finished cells of a grid; {args.table} is a "
+                     f"{type(table).__name__}, which trains no grid")
   if isinstance(table, CardTable):
     collect.card(table, experiments.get(table.experiment, table.profile), results)
   elif isinstance(table, FramesFitTable):
@@ -227,7 +233,7 @@ def cmd_reproduce(args) -> None:
     collect.cost_figure(table, {label: table.config(label) for label in table.points}, results)
   elif isinstance(table, RealDataTable):
     cfgs = _cell_configs(table, table.cells(), table.profile, args)
-    if args.profile == table.profile:  # real data: run the cells (or print their commands)
+    if args.profile == table.profile and not args.finished_only:  # real data: run the cells (or print commands)
       if args.print_commands:
         _print_commands(_unique_runs(cfgs), table.profile, args)
         return
@@ -252,11 +258,16 @@ def cmd_reproduce(args) -> None:
       _print_commands(todo, args.profile, args)
       return
     _enable_compilation_cache(args.runs_dir)
-    start = time.perf_counter()
-    _execute_all(table, todo, args.runs_dir)
+    start, cells = time.perf_counter(), len(cfgs)
+    if args.finished_only:
+      cfgs = [(cell, cfg) for cell, cfg in cfgs if runs.is_finished(args.runs_dir / runs.run_id(cfg))]
+      todo = [run for run in todo if runs.is_finished(args.runs_dir / run[0])]
+    else:
+      _execute_all(table, todo, args.runs_dir)
     collect.grid(table, args.profile, cfgs, args.runs_dir, results, args.paper_dir, [rid for rid, *_ in todo],
-                 cost_cfgs=table.cost_configs(), memory_cfgs=table.memory_configs())
-    print(f"table {table.id}: {len(todo)} runs, {time.perf_counter() - start:.0f} s this call")
+                 cost_cfgs=table.cost_configs(), memory_cfgs=table.memory_configs(), cells=cells)
+    print(f"table {table.id}: {len(cfgs)} of {cells} cells, {len(todo)} runs, {time.perf_counter() - start:.0f} s "
+          f"this call{' (finished runs only: nothing run)' if args.finished_only else ''}")
   path = report.write_report(results / "tables", results / "REPORT.md")
   folder = results / ("figures" if table.id.startswith("figure") else "tables")
   print(f"wrote {report.table_path(folder, table.id, '.md')} and {path}")

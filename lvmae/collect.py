@@ -33,11 +33,13 @@ def compute_seconds(runs_dir, run_ids) -> float:
   return sum(json.loads((runs_dir / rid / "provenance.json").read_text())["wall_seconds"] for rid in run_ids)
 
 
-def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=None, memory_cfgs=None) -> None:
+def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=None, memory_cfgs=None,
+         cells: int | None = None) -> None:
   """A GridTable's cells at `profile` (mean ± std over seeds) beside the paper's numbers, its row
   metrics and its claims' verdicts; `cost_cfgs` (label -> (config, profile, budget GiB)) are
   settings reported from XLA's compiled memory, not run; `memory_cfgs` ((row -> config, profile,
-  reference row)) adds a column of memory relative to a row."""
+  reference row)) adds a column of memory relative to a row; `cells`: how many cells the grid has
+  when `cfgs` holds only some (a look at a grid still running), said in a note."""
   records, measures, seen = [], table.measures(profile), set()
   for cell, cfg in cfgs:
     for label, (path, key, scale) in measures.items():
@@ -76,6 +78,8 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=
     notes.append(_one_class_note(records, judged))
   if skipped:
     notes.append(f"Not built at the {profile} profile: {', '.join(skipped)}.")
+  if cells is not None and cells != len(cfgs):
+    notes.append(f"Partial: {len(cfgs)} of the grid's {cells} cells have finished; the others are not counted.")
   body += "".join(f"\n{note}\n" for note in notes)
   costs = {}
   for label, (cfg, cost_profile, budget) in (cost_cfgs or {}).items():
@@ -92,7 +96,8 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=
   compute = compute_seconds(runs_dir, run_ids)
   meta = {"profile": profile, "git_sha": runs.git_sha(), "compute_seconds": compute, "num_runs": len(run_ids),
           "claim": table.claim, "claims": claims, "cells": records, "row_metrics": metric_records,
-          "cost_rows": costs, "memory_bytes": memory, "one_class_runs": sorted(r for r, one in judged.items() if one)}
+          "cost_rows": costs, "memory_bytes": memory, "one_class_runs": sorted(r for r, one in judged.items() if one),
+          "cells_collected": len(cfgs), "cells_in_grid": len(cfgs) if cells is None else cells}
   report.write_table(results / "tables", table.id, table.title, body, df, meta)
 
 

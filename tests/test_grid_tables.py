@@ -147,3 +147,29 @@ def test_runs_that_predict_one_class_for_every_clip_are_named(tmp_path):
   assert a_over_b["verdict"] == "reproduced" and b_over_a["verdict"] == "inconclusive"
   assert b_over_a["checks"][0]["left"]["at_chance"] and not a_over_b["checks"][0]["left"]["at_chance"]
   assert "b 20.0 ± 0.0 (at chance) vs a 20.0 ± 0.0" in meta["body_md"]
+
+
+def test_finished_only_collects_the_finished_cells_and_runs_nothing(tmp_path, capsys):
+  """`reproduce --finished-only` on one row of a grid (`--rows`, to keep it short), with runs
+  hand-written for two of its three seeds: those two cells are the table, the other rows show '-',
+  a note says how many cells are in, and no run directory is created."""
+  import ablations
+  from lvmae import cli
+  table, runs_dir = ablations.get("4a"), tmp_path / "runs"
+  row = list(table.rows)[1]
+  done = [(cell, cell.config("smoke")) for cell in table.cells("smoke") if cell.row == row and cell.seed != 1]
+  for cell, cfg in done:
+    _finish(runs_dir / runs.run_id(cfg), {"top1": 0.2 + 0.1 * cell.seed})
+    write_atomic(runs_dir / runs.run_id(cfg) / "provenance.json", json.dumps({"wall_seconds": 60.0}))
+  before = sorted(p.name for p in runs_dir.iterdir())
+  args = ["reproduce", "4a", "--profile", "smoke", "--finished-only", "--rows", row, "--runs-dir", str(runs_dir),
+          "--results-dir", str(tmp_path / "results")]
+  assert cli.main(args) == 0
+  assert "2 of 3 cells, 2 runs" in capsys.readouterr().out
+  assert sorted(p.name for p in runs_dir.iterdir() if not p.name.startswith(".")) == before
+  meta = json.loads((tmp_path / "results" / "tables" / "table4a.json").read_text())
+  assert (meta["cells_collected"], meta["cells_in_grid"], meta["num_runs"]) == (2, 3, 2)
+  assert {(c["seed"], c["value"]) for c in meta["cells"]} == {(0, 20.0), (2, 40.0)}
+  assert f"| {row} | 30.0 ± 14.1 |" in meta["body_md"] and meta["body_md"].count("| - |") >= 3
+  assert "Partial: 2 of the grid's 3 cells have finished; the others are not counted." in meta["body_md"]
+  assert cli.main(["reproduce", "figure4", "--finished-only", "--runs-dir", str(runs_dir)]) == 2  # not a grid
