@@ -73,9 +73,10 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=
     extra[label] = {row: f"{b / memory[reference]:.2f}x ({b / 2**30:.1f} GiB)" for row, b in memory.items()}
     df[label] = [memory[row] / memory[reference] if row in memory else float("nan") for row in df.row]
   body = report.grid_markdown(df, list(measures), "row", table.metric_label, extra, skipped)
-  judged = predicted_one_class(records, runs_dir)
+  judged = _predicted_one_class(records, runs_dir)
+  by_cell = _one_class_by_cell(records, judged)
   if any(judged.values()):
-    notes.append(_one_class_note(records, judged))
+    notes.append(_one_class_note(by_cell, judged))
   if skipped:
     notes.append(f"Not built at the {profile} profile: {', '.join(skipped)}.")
   if cells is not None and cells != len(cfgs):
@@ -88,7 +89,7 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=
     verdict = "over" if gib > budget else "within"
     body += (f"\n{label}: not run. XLA's compiled memory of its pre-training step at the {cost_profile} profile is "
              f"{gib:.1f} GiB, {verdict} the {budget:g} GiB budget.\n")
-  at_chance = _cells_at_chance(records, judged)
+  at_chance = {cell for cell, by_seed in by_cell.items() if all(by_seed.values())}
   stats = {(r["row"], c): verdicts.Stat(r[f"{c} mean"], r[f"{c} std"], r[f"{c} n"], (r["row"], c) in at_chance)
            for r in df.to_dict("records") for c in measures}
   claims = verdicts.evaluate(table.claims, stats, list(measures), {row: b / 2**30 for row, b in memory.items()})
@@ -101,7 +102,7 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=
   report.write_table(results / "tables", table.id, table.title, body, df, meta)
 
 
-def predicted_one_class(records, runs_dir) -> dict[str, bool]:
+def _predicted_one_class(records, runs_dir) -> dict[str, bool]:
   """For each record's run with a predictions.npz: did it predict one class (one tuple of classes,
   for several heads) for every evaluated clip? Such a classifier never left chance, whatever its
   top-1 (which is then that class's share). Runs without predictions are not judged."""
@@ -115,22 +116,19 @@ def predicted_one_class(records, runs_dir) -> dict[str, bool]:
   return judged
 
 
-def _cells_at_chance(records, judged: dict[str, bool]) -> set[tuple[str, str]]:
-  """The (row, column) cells every run of which predicted one class (runs not judged count against)."""
+def _one_class_by_cell(records, judged: dict[str, bool]) -> dict[tuple[str, str], dict[int, bool]]:
+  """(row, column) -> seed -> did that seed's run predict one class (a run not judged did not)."""
   cells = {}
   for r in records:
-    cells.setdefault((r["row"], r["column"]), []).append(judged.get(r["run"], False))
-  return {cell for cell, one in cells.items() if all(one)}
+    cells.setdefault((r["row"], r["column"]), {})[r["seed"]] = judged.get(r["run"], False)
+  return cells
 
 
-def _one_class_note(records, judged: dict[str, bool]) -> str:
+def _one_class_note(by_cell, judged: dict[str, bool]) -> str:
   """The table note naming the cells whose runs predicted one class."""
-  cells = {}
-  for r in records:
-    if judged.get(r["run"]):
-      cells.setdefault((r["row"], r["column"]), set()).add(r["seed"])
-  listed = "; ".join(f"{row} [{column}] seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, sorted(seeds)))}"
-                     for (row, column), seeds in cells.items())
+  seeds = {cell: sorted(s for s, one in by_seed.items() if one) for cell, by_seed in by_cell.items()}
+  listed = "; ".join(f"{row} [{column}] seed{'s' if len(ss) > 1 else ''} {', '.join(map(str, ss))}"
+                     for (row, column), ss in seeds.items() if ss)
   return (f"At chance: {sum(judged.values())} of {len(judged)} fine-tuning runs predicted one class for every "
           f"evaluated clip (they never left the chance plateau; their top-1 is that class's share): {listed}.")
 
