@@ -196,8 +196,13 @@ def _print_commands(todo, profile: str, args) -> None:
 def _execute_all(table, todo, runs_dir) -> None:
   """Runs every run not finished yet, in order, with a progress line each."""
   from lvmae import runs
+  run_dirs = [runs_dir / rid for rid, *_ in todo]
   for i, (rid, cell, _, cfg) in enumerate(todo, 1):
-    state = "reused" if runs.is_finished(runs_dir / rid) else "running"
+    state = "reused"
+    if not runs.is_finished(runs_dir / rid):
+      left = runs.seconds_left(run_dirs)
+      state = "running" + ("" if left is None else f" (grid: about {left / 3600:.1f} h left, "
+                                                   "from its finished runs' times)")
     print(f"[table {table.id}: run {i}/{len(todo)}] {rid} ({cell.row} | {cell.column} | seed {cell.seed}) {state}",
           flush=True)
     runs.execute(cfg, runs_dir)

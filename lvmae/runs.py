@@ -96,6 +96,25 @@ def read_result(run_dir: Path) -> dict:
   return json.loads((Path(run_dir) / "result.json").read_text())
 
 
+def seconds_left(run_dirs: list[Path]) -> float | None:
+  """An estimate of how long the unfinished runs among `run_dirs` will take: each counts the mean
+  wall time of the finished runs of its stage among them. None while some stage has none finished."""
+  walls: dict[str, list[float]] = {}
+  for run_dir in run_dirs:
+    provenance_file = Path(run_dir) / "provenance.json"
+    if is_finished(run_dir) and provenance_file.exists():
+      walls.setdefault(Path(run_dir).name.split("-")[0], []).append(
+          json.loads(provenance_file.read_text())["wall_seconds"])
+  left = 0.0
+  for run_dir in run_dirs:
+    if not is_finished(run_dir):
+      stage_walls = walls.get(Path(run_dir).name.split("-")[0])
+      if not stage_walls:
+        return None
+      left += sum(stage_walls) / len(stage_walls)
+  return left
+
+
 def git(*args: str) -> str:
   """Output of a git command in the project's checkout; empty when git or the checkout is absent."""
   root = Path(__file__).resolve().parent.parent

@@ -1,0 +1,26 @@
+"""runs.seconds_left: the time a grid's unfinished runs will take, from its finished runs."""
+import json
+
+from lvmae import runs
+
+
+def _run(root, name, wall_seconds=None):
+  run_dir = root / name
+  run_dir.mkdir()
+  if wall_seconds is not None:
+    (run_dir / "result.json").write_text("{}")
+    (run_dir / "provenance.json").write_text(json.dumps({"wall_seconds": wall_seconds}))
+  return run_dir
+
+
+def test_each_unfinished_run_counts_the_mean_of_its_stages_finished_runs(tmp_path):
+  dirs = [_run(tmp_path, "pretrain-a", 60.0), _run(tmp_path, "pretrain-b", 120.0),
+          _run(tmp_path, "finetune-a", 600.0), _run(tmp_path, "pretrain-c"),
+          _run(tmp_path, "finetune-b"), _run(tmp_path, "finetune-c")]
+  assert runs.seconds_left(dirs) == 90.0 + 2 * 600.0
+
+
+def test_unknown_while_a_stage_has_no_finished_run(tmp_path):
+  dirs = [_run(tmp_path, "pretrain-a", 60.0), _run(tmp_path, "finetune-a")]
+  assert runs.seconds_left(dirs) is None
+  assert runs.seconds_left(dirs[:1]) == 0.0
