@@ -193,6 +193,14 @@ def _print_commands(todo, profile: str, args) -> None:
     print(f"{cell.command(profile, stage)}{root} --runs-dir {args.runs_dir}  # {rid}")
 
 
+def _time_left(seconds: float | None) -> str:
+  """' (grid: about 2.5 h left, ...)' for a progress line, or '' while the estimate is unknown."""
+  if seconds is None:
+    return ""
+  amount = f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+  return f" (grid: about {amount} left, from its finished runs' times)"
+
+
 def _execute_all(table, todo, runs_dir) -> None:
   """Runs every run not finished yet, in order, with a progress line each."""
   from lvmae import runs
@@ -200,9 +208,7 @@ def _execute_all(table, todo, runs_dir) -> None:
   for i, (rid, cell, _, cfg) in enumerate(todo, 1):
     state = "reused"
     if not runs.is_finished(runs_dir / rid):
-      left = runs.seconds_left(run_dirs)
-      state = "running" + ("" if left is None else f" (grid: about {left / 3600:.1f} h left, "
-                                                   "from its finished runs' times)")
+      state = "running" + _time_left(runs.seconds_left(run_dirs))
     print(f"[table {table.id}: run {i}/{len(todo)}] {rid} ({cell.row} | {cell.column} | seed {cell.seed}) {state}",
           flush=True)
     runs.execute(cfg, runs_dir)
