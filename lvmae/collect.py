@@ -7,7 +7,6 @@ the result.json files of run directories, never recompute a finished run, and wr
 """
 from __future__ import annotations
 
-import json
 import time
 
 import jax
@@ -30,7 +29,7 @@ def stage_config(cfg, path: str):
 
 def compute_seconds(runs_dir, run_ids) -> float:
   """The wall time of the runs, from their provenance."""
-  return sum(json.loads((runs_dir / rid / "provenance.json").read_text())["wall_seconds"] for rid in run_ids)
+  return sum(runs.wall_seconds(runs_dir / rid) for rid in run_ids)
 
 
 def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=None, memory_cfgs=None,

@@ -96,22 +96,27 @@ def read_result(run_dir: Path) -> dict:
   return json.loads((Path(run_dir) / "result.json").read_text())
 
 
+def wall_seconds(run_dir: Path) -> float:
+  """A finished run's wall time, from its provenance."""
+  return json.loads((Path(run_dir) / "provenance.json").read_text())["wall_seconds"]
+
+
 def seconds_left(run_dirs: list[Path]) -> float | None:
   """An estimate of how long the unfinished runs among `run_dirs` will take: each counts the mean
   wall time of the finished runs of its stage among them. None while some stage has none finished."""
+  def stage(run_dir) -> str:  # run directories are named <stage>-<hash>
+    return Path(run_dir).name.split("-")[0]
+
   walls: dict[str, list[float]] = {}
   for run_dir in run_dirs:
-    provenance_file = Path(run_dir) / "provenance.json"
-    if is_finished(run_dir) and provenance_file.exists():
-      walls.setdefault(Path(run_dir).name.split("-")[0], []).append(
-          json.loads(provenance_file.read_text())["wall_seconds"])
+    if is_finished(run_dir) and (Path(run_dir) / "provenance.json").exists():
+      walls.setdefault(stage(run_dir), []).append(wall_seconds(run_dir))
   left = 0.0
   for run_dir in run_dirs:
     if not is_finished(run_dir):
-      stage_walls = walls.get(Path(run_dir).name.split("-")[0])
-      if not stage_walls:
+      if not walls.get(stage(run_dir)):
         return None
-      left += sum(stage_walls) / len(stage_walls)
+      left += sum(walls[stage(run_dir)]) / len(walls[stage(run_dir)])
   return left
 
 
