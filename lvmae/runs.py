@@ -114,9 +114,10 @@ def seconds_left(run_dirs: list[Path]) -> float | None:
   left = 0.0
   for run_dir in run_dirs:
     if not is_finished(run_dir):
-      if not walls.get(stage(run_dir)):
+      stage_walls = walls.get(stage(run_dir))
+      if not stage_walls:
         return None
-      left += sum(walls[stage(run_dir)]) / len(walls[stage(run_dir)])
+      left += sum(stage_walls) / len(stage_walls)
   return left
 
 
