@@ -27,6 +27,7 @@ from lvmae.validation import ConfigError
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "grain", "orbax-checkpoint", "fiddle", "numpy")
 # Fields of a stage that hold another stage's config (run first; their run dirs are passed in).
 UPSTREAM_FIELDS = ("pretrained", "tokens", "importance", "tokenizer")
+PROVENANCE_FILE = "provenance.json"  # what ran a finished run, where, and for how long
 
 
 def build(cfg: fdl.Buildable) -> Any:
@@ -98,7 +99,7 @@ def read_result(run_dir: Path) -> dict:
 
 def wall_seconds(run_dir: Path) -> float:
   """A finished run's wall time, from its provenance."""
-  return json.loads((Path(run_dir) / "provenance.json").read_text())["wall_seconds"]
+  return json.loads((Path(run_dir) / PROVENANCE_FILE).read_text())["wall_seconds"]
 
 
 def seconds_left(run_dirs: list[Path]) -> float | None:
@@ -109,7 +110,7 @@ def seconds_left(run_dirs: list[Path]) -> float | None:
 
   walls: dict[str, list[float]] = {}
   for run_dir in run_dirs:
-    if is_finished(run_dir) and (Path(run_dir) / "provenance.json").exists():
+    if is_finished(run_dir) and (Path(run_dir) / PROVENANCE_FILE).exists():
       walls.setdefault(stage(run_dir), []).append(wall_seconds(run_dir))
   left = 0.0
   for run_dir in run_dirs:
@@ -163,6 +164,6 @@ def execute(cfg: fdl.Buildable, runs_root: Path, stop_after: int | None = None) 
   result = stage.run(run_dir, upstream, stop_after=stop_after)
   if result.get("finished", True):
     result["upstream"] = {name: Path(path).name for name, path in upstream.items()}
-    write_atomic(run_dir / "provenance.json", json.dumps(provenance(time.perf_counter() - start, resumed), indent=1))
+    write_atomic(run_dir / PROVENANCE_FILE, json.dumps(provenance(time.perf_counter() - start, resumed), indent=1))
     write_atomic(run_dir / "result.json", json.dumps(result, indent=1))
   return run_dir
