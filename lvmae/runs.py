@@ -27,6 +27,7 @@ from lvmae.validation import ConfigError
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "grain", "orbax-checkpoint", "fiddle", "numpy")
 # Fields of a stage that hold another stage's config (run first; their run dirs are passed in).
 UPSTREAM_FIELDS = ("pretrained", "tokens", "importance", "tokenizer")
+RESULT_FILE = "result.json"  # a run's outcome; its presence marks the run finished
 PROVENANCE_FILE = "provenance.json"  # what ran a finished run, where, and for how long
 
 
@@ -90,11 +91,11 @@ def upstream_configs(cfg: fdl.Buildable) -> dict[str, fdl.Buildable]:
 
 
 def is_finished(run_dir: Path) -> bool:
-  return (Path(run_dir) / "result.json").exists()
+  return (Path(run_dir) / RESULT_FILE).exists()
 
 
 def read_result(run_dir: Path) -> dict:
-  return json.loads((Path(run_dir) / "result.json").read_text())
+  return json.loads((Path(run_dir) / RESULT_FILE).read_text())
 
 
 def wall_seconds(run_dir: Path) -> float:
@@ -165,5 +166,5 @@ def execute(cfg: fdl.Buildable, runs_root: Path, stop_after: int | None = None) 
   if result.get("finished", True):
     result["upstream"] = {name: Path(path).name for name, path in upstream.items()}
     write_atomic(run_dir / PROVENANCE_FILE, json.dumps(provenance(time.perf_counter() - start, resumed), indent=1))
-    write_atomic(run_dir / "result.json", json.dumps(result, indent=1))
+    write_atomic(run_dir / RESULT_FILE, json.dumps(result, indent=1))
   return run_dir
