@@ -24,7 +24,7 @@ OPTIONAL_STAGES = ("pretrained.tokens", "pretrained.importance")
 class Cell:
   row: str
   column: str
-  seed: int
+  seed: int                           # the grid's seed: the pre-training's where there is one (seed_sets)
   experiment: str
   sets: tuple[str, ...]
   profile_sets: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (profile, overrides applied last there)
@@ -92,9 +92,19 @@ def clip_sets(num_frames: int, stride: int, stages: Sequence[str] = ("", "pretra
                for field, value in (("num_frames", num_frames), ("stride", stride)))
 
 
-def seed_sets(seed: int) -> tuple[str, ...]:
-  """The same seed for the run and its pre-training stage."""
-  return (f"seed={seed}", f"pretrained.seed={seed}")
+def seed_sets(seed: int, downstream_seed: int = 0, pretrains: bool = True) -> tuple[str, ...]:
+  """The seeds of one cell. With a pre-training stage, the grid's `seed` is the pre-training seed
+  (it fixes the pre-training's data order and masks, so the same seed in every row makes the rows'
+  cells paired) and the run itself (fine-tuning, probing) takes the table's fixed
+  `downstream_seed`; without one (e.g. `supervised`) the grid's seed is the run's own."""
+  if not pretrains:
+    return (f"seed={seed}",)
+  return (f"seed={downstream_seed}", f"pretrained.seed={seed}")
+
+
+def has_pretraining(experiment: str) -> bool:
+  """Whether an experiment's runs start from a pre-training stage (a `pretrained` upstream)."""
+  return getattr(experiments.get(experiment, "smoke"), "pretrained", None) is not None
 
 
 # The full method with ViT-L at 128 frames (25% token drop when fine-tuning): the paper's SOTA rows.
@@ -103,9 +113,12 @@ LVMAE_VIT_L_128_SETS = (LVMAE_SETS + clip_sets(128, 2) + ("encoder.width=1024", 
 
 
 def grid_cells(experiment: str, rows: dict[str, Sequence[str]], columns: dict[str, Sequence[str]],
-               seeds: Sequence[int], by_profile: tuple = ()) -> list[Cell]:
-  """One cell per row x column x seed: the row's, then the column's, then the seed's overrides."""
-  return [Cell(row, column, seed, experiment, tuple(row_sets) + tuple(col_sets) + seed_sets(seed), by_profile)
+               seeds: Sequence[int], by_profile: tuple = (), downstream_seed: int = 0) -> list[Cell]:
+  """One cell per row x column x seed: the row's, then the column's, then the seed's overrides
+  (`seed_sets`: the seed is the pre-training's where the experiment has one)."""
+  pretrains = has_pretraining(experiment)
+  return [Cell(row, column, seed, experiment,
+               tuple(row_sets) + tuple(col_sets) + seed_sets(seed, downstream_seed, pretrains), by_profile)
           for row, row_sets in rows.items()
           for column, col_sets in columns.items()
           for seed in seeds]
@@ -113,13 +126,18 @@ def grid_cells(experiment: str, rows: dict[str, Sequence[str]], columns: dict[st
 
 @dataclasses.dataclass(frozen=True)
 class GridTable:
-  """Rows x columns x seeds of one experiment; each cell reports `metric` of its result.json."""
+  """Rows x columns x seeds of one experiment; each cell reports `metric` of its result.json.
+
+  `seeds` are pre-training seeds where the experiment pre-trains (every row's cell of a seed shares
+  its pre-training data order and masks: comparisons are paired over them), each fine-tuned with
+  the one `downstream_seed`; without pre-training they are the runs' own seeds (`seed_sets`)."""
   id: str
   title: str
   experiment: str
   rows: dict[str, Sequence[str]]      # row label -> --set overrides
   columns: dict[str, Sequence[str]]   # column label -> --set overrides
   seeds: Sequence[int] = (0, 1, 2)
+  downstream_seed: int = 0            # the fine-tuning (probing) runs' seed, the same in every cell
   metric: str = "top1"
   metric_label: str = "top-1 (%)"
   scale: float = 100.0                # metric x scale is what the table shows
@@ -197,7 +215,7 @@ class GridTable:
     """The cells built and run at `profile` (its columns; skipped rows left out)."""
     by_profile = tuple((p, tuple(sets)) for p, sets in (self.profile_sets or {}).items())
     rows = {row: sets for row, sets in self.rows.items() if row not in self.skipped(profile)}
-    return grid_cells(self.experiment, rows, self.columns_at(profile), self.seeds, by_profile)
+    return grid_cells(self.experiment, rows, self.columns_at(profile), self.seeds, by_profile, self.downstream_seed)
 
 
 def dataset_sets(name: str, stages: Sequence[str] = ("", "pretrained.", "pretrained.tokens.",
@@ -227,15 +245,17 @@ class RealDataTable:
   experiment: str
   rows: dict[str, Sequence[str]]
   columns: dict[str, tuple[Sequence[str], str | tuple[str, str, float, float]]]
-  seeds: Sequence[int] = (0, 1, 2)
+  seeds: Sequence[int] = (0, 1, 2)   # pre-training seeds, as a GridTable's
   scale: float = 100.0
   metric_label: str = "top-1 (%)"
   claim: str = ""
   note: str = ""
   profile: str = "paper"
+  downstream_seed: int = 0
 
   def cells(self) -> list[Cell]:
-    return grid_cells(self.experiment, self.rows, {c: sets for c, (sets, _) in self.columns.items()}, self.seeds)
+    return grid_cells(self.experiment, self.rows, {c: sets for c, (sets, _) in self.columns.items()}, self.seeds,
+                      downstream_seed=self.downstream_seed)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Base experiments: the tokenizer, MAE pre-training, fine-tuning from it, and supervised training.
+"""Base experiments: the tokenizer, MAE pre-training, fine-tuning from it, supervised training, and
+frozen-encoder probes (linear / attentive, with random-init and raw-pixel floors).
 
 The bases fix the method (tube masking 90%, random decoder masking at a 15% budget, VideoMAE's
 per-channel pixel targets, 2-frame tubelets); profiles (experiments/profiles.py) set the scale.
@@ -18,6 +19,8 @@ from lvmae.train.flow_scores import FlowScores
 from lvmae.train.optim import Schedule
 from lvmae.train.precompute import Precompute
 from lvmae.train.pretrain import Masking, Pretrain, Targets
+from lvmae.train.probe import Probe
+from lvmae.train.probe_features import ProbeFeatures
 from lvmae.train.tokenizer import Tokenizer, TokenizerLosses
 
 
@@ -46,7 +49,7 @@ def tokenizer() -> fdl.Config[Tokenizer]:
   """The adaptive FSQ-MagViT tokenizer: trained on 16-frame clips of the unlabelled split."""
   return fdl.Config(
       Tokenizer,
-      data=fdl.Config(SLCData, train_split="unlabelled", eval_split="val"),
+      data=fdl.Config(SLCData, version=2, train_split="unlabelled", eval_split="val"),
       sampling=fdl.Config(Sampling, num_frames=16, stride=4),
       autoencoder=autoencoder((2, 8, 8), base_channels=16, latent_dim=4),
       quantizer=fdl.Config(FSQ, levels=(8, 5, 5, 5)),
@@ -77,7 +80,7 @@ def tokenizer_magvit() -> fdl.Config[Tokenizer]:
 def _tokens(tokenizer_cfg: fdl.Config[Tokenizer]) -> fdl.Config[Precompute]:
   """The frozen tokenizer over `pretrain`'s clips (same data and frames), 16-frame windows."""
   return fdl.Config(Precompute, tokenizer=tokenizer_cfg,
-                    data=fdl.Config(SLCData, train_split="unlabelled"),
+                    data=fdl.Config(SLCData, version=2, train_split="unlabelled"),
                     sampling=fdl.Config(Sampling, num_frames=32, stride=4), window=16, window_stride=16)
 
 
@@ -102,7 +105,7 @@ def tokens_magvit() -> fdl.Config[Precompute]:
 @register
 def flow_scores() -> fdl.Config[FlowScores]:
   """Per-token optical-flow magnitudes (Farneback) of `pretrain`'s clips: the `flow` strategy's scores."""
-  return fdl.Config(FlowScores, data=fdl.Config(SLCData, train_split="unlabelled"),
+  return fdl.Config(FlowScores, data=fdl.Config(SLCData, version=2, train_split="unlabelled"),
                     sampling=fdl.Config(Sampling, num_frames=32, stride=4), tubelet=(2, 8, 8), method="farneback")
 
 
@@ -111,7 +114,7 @@ def pretrain() -> fdl.Config[Pretrain]:
   """MAE pre-training on the unlabelled split."""
   return fdl.Config(
       Pretrain,
-      data=fdl.Config(SLCData, train_split="unlabelled"),
+      data=fdl.Config(SLCData, version=2, train_split="unlabelled"),
       sampling=fdl.Config(Sampling, num_frames=32, stride=4),
       encoder=transformer("tiny"),
       decoder=transformer("tiny"),
@@ -127,7 +130,7 @@ def _classifier(pretrained) -> fdl.Config[Finetune]:
   encoder = pretrained.encoder if pretrained is not None else transformer("tiny")
   return fdl.Config(
       Finetune,
-      data=fdl.Config(SLCData, train_split="train", eval_split="val"),
+      data=fdl.Config(SLCData, version=2, train_split="train", eval_split="val"),
       sampling=fdl.Config(Sampling, num_frames=32, stride=4),
       encoder=encoder,
       schedule=fdl.Config(Schedule, steps=100, batch_size=8, learning_rate=1e-3, warmup_steps=10,
@@ -147,3 +150,41 @@ def finetune() -> fdl.Config[Finetune]:
 def supervised() -> fdl.Config[Finetune]:
   """The same classifier trained from scratch (no pre-training): the baseline MAE must beat."""
   return _classifier(None)
+
+
+def _probe(pretrained, head: str = "linear", source: str = "encoder") -> fdl.Config[Probe]:
+  """A probe on frozen features of the labelled split: the data, sampling, encoder and tubelet
+  are those of the classifier on the same `pretrained` stage (`_classifier`)."""
+  classifier = _classifier(pretrained)
+  features = fdl.Config(ProbeFeatures, data=classifier.data, sampling=classifier.sampling,
+                        encoder=classifier.encoder, tubelet=classifier.tubelet, pretrained=pretrained,
+                        source=source)
+  if head == "linear":  # L2 strengths on standardised features (mean cross-entropy)
+    return fdl.Config(Probe, features=features, head=head, regularisation=(1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0),
+                      steps=1000)
+  return fdl.Config(Probe, features=features, head=head, regularisation=(0.01, 0.1, 0.5), steps=1000,
+                    learning_rate=1e-3, batch_size=64, attention_heads=4)
+
+
+@register
+def probe() -> fdl.Config[Probe]:
+  """A linear probe on the frozen mean-pooled features of `pretrain`'s encoder (the cpu metric)."""
+  return _probe(pretrain())
+
+
+@register
+def probe_attentive() -> fdl.Config[Probe]:
+  """An attentive probe (one query cross-attending to every token) on `pretrain`'s frozen encoder."""
+  return _probe(pretrain(), head="attentive")
+
+
+@register
+def probe_random_init() -> fdl.Config[Probe]:
+  """The linear probe on a random-init (untrained) encoder: the floor pre-training must beat."""
+  return _probe(None)
+
+
+@register
+def probe_pixels() -> fdl.Config[Probe]:
+  """The linear probe on mean-pooled raw patches (no model): the raw-pixel floor."""
+  return _probe(None, source="pixels")

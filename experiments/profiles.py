@@ -6,7 +6,8 @@
 Where the paper does not give a value, the paper profile uses VideoMAE's (MAE stages) or a
 MAGVIT-v2-like choice (tokenizer) and says so here. Each profile sets each kind of stage: the
 tokenizer, the precompute stage (which must read exactly the pre-training stage's clips, so both
-get their data and sampling from one function), pre-training and fine-tuning.
+get their data and sampling from one function), pre-training and fine-tuning, and the probe's
+two stages (its features stage sets the encoder exactly as pre-training does).
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from lvmae.train.finetune import Finetune
 from lvmae.train.flow_scores import FlowScores
 from lvmae.train.precompute import Precompute
 from lvmae.train.pretrain import Pretrain
+from lvmae.train.probe import Probe
+from lvmae.train.probe_features import ProbeFeatures
 from lvmae.train.tokenizer import Tokenizer
 
 
@@ -80,10 +83,21 @@ def _smoke_finetune(stage: fdl.Config) -> None:
   stage.eval_batch_size = 16
 
 
+def _smoke_probe_features(stage: fdl.Config) -> None:
+  _set(stage.encoder, **VIT_SIZES["tiny"])  # as _smoke_transformers: the pre-training encoder's
+  _set(stage.data, num_train=SMOKE_CLIPS, num_eval=SMOKE_CLIPS)
+  stage.batch_size = 16
+
+
+def _smoke_probe(stage: fdl.Config) -> None:
+  _set(stage, steps=50, batch_size=16)
+
+
 @register_profile
 def smoke(cfg: fdl.Config) -> None:
   _apply(cfg, {Tokenizer: _smoke_tokenizer, Precompute: _smoke_pretrain_data, FlowScores: _smoke_pretrain_data,
-               Pretrain: _smoke_pretrain, Finetune: _smoke_finetune})
+               Pretrain: _smoke_pretrain, Finetune: _smoke_finetune, ProbeFeatures: _smoke_probe_features,
+               Probe: _smoke_probe})
 
 
 # -------------------------------------------------------------------------------------------- cpu
@@ -131,18 +145,39 @@ def _cpu_pretrain(stage: fdl.Config) -> None:
        learning_rate=1e-3, checkpoint_every=100, log_every=25)
 
 
+def _layer_decay(stage: fdl.Config, decay: float) -> float:
+  """Layer-wise lr decay is for fine-tuning a pre-trained encoder (BEiT, VideoMAE); a classifier
+  trained from scratch (`supervised`) keeps one learning rate for every layer."""
+  return decay if stage.pretrained is not None else 1.0
+
+
 def _cpu_finetune(stage: fdl.Config) -> None:
+  # VideoMAE's fine-tuning recipe, to leave the chance plateau: fc_norm (LayerNorm after mean
+  # pooling, no per-token norm), layer-wise lr decay 0.75 and gradient clipping at norm 1.
   _cpu_transformers(stage)
   _set(stage.data, num_train=None, num_eval=None)
-  _set(stage.schedule, steps=600, batch_size=16, warmup_steps=50,
-       learning_rate=3e-3, checkpoint_every=100, log_every=10)
-  stage.eval_batch_size = 50
+  _set(stage.schedule, steps=600, batch_size=16, warmup_steps=50, learning_rate=3e-3,
+       clip_norm=1.0, layer_decay=_layer_decay(stage, 0.75), checkpoint_every=100, log_every=10)
+  _set(stage, eval_batch_size=50, pooling_norm="after_pool")
+
+
+def _cpu_probe_features(stage: fdl.Config) -> None:
+  _cpu_transformers(stage)  # the pre-training encoder and tubelet
+  _set(stage.data, num_train=None, num_eval=None)
+  stage.batch_size = 50
+
+
+def _cpu_probe(stage: fdl.Config) -> None:
+  # L-BFGS stops well before 1000 iterations on 2,000 x 64 features; the attentive probe's 1000
+  # AdamW steps of 64 clips are 40 epochs of the 1,600 fitting rows.
+  _set(stage, steps=1000, batch_size=64, learning_rate=1e-3)
 
 
 @register_profile
 def cpu(cfg: fdl.Config) -> None:
   _apply(cfg, {Tokenizer: _cpu_tokenizer, Precompute: _cpu_pretrain_data, FlowScores: _cpu_flow_scores,
-               Pretrain: _cpu_pretrain, Finetune: _cpu_finetune})
+               Pretrain: _cpu_pretrain, Finetune: _cpu_finetune, ProbeFeatures: _cpu_probe_features,
+               Probe: _cpu_probe})
 
 
 # ------------------------------------------------------------------------------------------ paper
@@ -199,16 +234,30 @@ def _paper_pretrain(stage: fdl.Config) -> None:
 def _paper_finetune(stage: fdl.Config) -> None:
   _paper_transformers(stage)
   # Fine-tuning recipe beyond the paper's text (epochs for EK100, batch, lr, Mixup 0.8 / CutMix 1.0,
-  # RandAugment n4 m7, label smoothing 0.1): VideoMAE's.
+  # RandAugment n4 m7, label smoothing 0.1, layer-wise lr decay 0.75 for ViT-B, fc_norm: LayerNorm
+  # after mean pooling, no gradient clipping): VideoMAE's.
   batch = 256
   _set(stage.schedule, steps=_steps(50, EK100_TRAIN_CLIPS, batch), batch_size=batch,
        warmup_steps=_steps(5, EK100_TRAIN_CLIPS, batch), learning_rate=5e-4 * batch / 256,
-       final_learning_rate=1e-6, weight_decay=0.05, b2=0.999, checkpoint_every=1000, log_every=50)
-  _set(stage, label_smoothing=0.1, eval_batch_size=64, mixup_alpha=0.8, cutmix_alpha=1.0)
+       final_learning_rate=1e-6, weight_decay=0.05, b2=0.999, layer_decay=_layer_decay(stage, 0.75),
+       checkpoint_every=1000, log_every=50)
+  _set(stage, label_smoothing=0.1, eval_batch_size=64, mixup_alpha=0.8, cutmix_alpha=1.0,
+       pooling_norm="after_pool")
   stage.data.augment = fdl.Config(Augmentation, rand_augment_ops=4, rand_augment_magnitude=7.0)
+
+
+def _paper_probe_features(stage: fdl.Config) -> None:
+  _paper_transformers(stage)  # EK100's labelled splits, the pre-training ViT-B (bf16) and tubelet
+  _set(stage, batch_size=64, data_threads=16)
+
+
+def _paper_probe(stage: fdl.Config) -> None:
+  # Not in the paper: V-JEPA-like attentive-probe settings (12 heads for ViT-B, batch 256).
+  _set(stage, steps=20_000, batch_size=256, learning_rate=1e-3, attention_heads=12)
 
 
 @register_profile
 def paper(cfg: fdl.Config) -> None:
   _apply(cfg, {Tokenizer: _paper_tokenizer, Precompute: _paper_pretrain_data, FlowScores: _paper_flow_scores,
-               Pretrain: _paper_pretrain, Finetune: _paper_finetune})
+               Pretrain: _paper_pretrain, Finetune: _paper_finetune, ProbeFeatures: _paper_probe_features,
+               Probe: _paper_probe})

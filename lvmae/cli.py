@@ -39,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
   rep.add_argument("table", help="table id, e.g. 1 or table1")
   rep.add_argument("--profile", default="smoke")
   rep.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
-                   help="run and collect only these of the table's seeds (a quick look: n per cell drops)")
+                   help="run and collect only these of the table's seeds (its pre-training seeds where its runs "
+                        "pre-train; a quick look: n per cell drops)")
   rep.add_argument("--rows", nargs="+", default=None, metavar="ROW",
                    help="run and collect only these rows (labels as in the table, e.g. 'random (15%%)'); "
                         "the other rows show '-'")

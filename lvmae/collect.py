@@ -35,7 +35,8 @@ def compute_seconds(runs_dir, run_ids) -> float:
 def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=None, memory_cfgs=None,
          cells: int | None = None) -> None:
   """A GridTable's cells at `profile` (mean ± std over seeds) beside the paper's numbers, its row
-  metrics and its claims' verdicts; `cost_cfgs` (label -> (config, profile, budget GiB)) are
+  metrics and its claims' verdicts (each cell's values by seed go to lvmae.verdicts, which pairs
+  them over the pre-training seeds); `cost_cfgs` (label -> (config, profile, budget GiB)) are
   settings reported from XLA's compiled memory, not run; `memory_cfgs` ((row -> config, profile,
   reference row)) adds a column of memory relative to a row; `cells`: how many cells the grid has
   when `cfgs` holds only some (a look at a grid still running), said in a note."""
@@ -89,7 +90,9 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=
     body += (f"\n{label}: not run. XLA's compiled memory of its pre-training step at the {cost_profile} profile is "
              f"{gib:.1f} GiB, {verdict} the {budget:g} GiB budget.\n")
   at_chance = {cell for cell, by_seed in by_cell.items() if all(by_seed.values())}
-  stats = {(r["row"], c): verdicts.Stat(r[f"{c} mean"], r[f"{c} std"], r[f"{c} n"], (r["row"], c) in at_chance)
+  by_seed, seeds_are = _values_by_seed(records), _seed_kinds(cfgs)
+  stats = {(r["row"], c): verdicts.Stat(r[f"{c} mean"], r[f"{c} std"], r[f"{c} n"], (r["row"], c) in at_chance,
+                                        by_seed.get((r["row"], c), {}), seeds_are.get(r["row"], ""))
            for r in df.to_dict("records") for c in measures}
   claims = verdicts.evaluate(table.claims, stats, list(measures), {row: b / 2**30 for row, b in memory.items()})
   body += verdicts.markdown(claims)
@@ -99,6 +102,25 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=
           "cost_rows": costs, "memory_bytes": memory, "one_class_runs": sorted(r for r, one in judged.items() if one),
           "cells_collected": len(cfgs), "cells_in_grid": len(cfgs) if cells is None else cells}
   report.write_table(results / "tables", table.id, table.title, body, df, meta)
+
+
+def _values_by_seed(records) -> dict[tuple[str, str], dict[int, float]]:
+  """(row, column) -> seed -> the cell's value for that seed: what the claims' comparisons pair."""
+  cells = {}
+  for r in records:
+    cells.setdefault((r["row"], r["column"]), {})[r["seed"]] = r["value"]
+  return cells
+
+
+def _seed_kinds(cfgs) -> dict[str, str]:
+  """row -> what its cells' seeds are: pre-training seeds where they pre-train (each fine-tuned
+  with the table's one downstream seed), else the runs' own seeds; "" for a row with both. Cells
+  whose seeds are of the same kind are compared paired by seed, others unpaired (lvmae.verdicts)."""
+  kinds = {}
+  for cell, cfg in cfgs:
+    kind = verdicts.PRETRAINING_SEEDS if getattr(cfg, "pretrained", None) is not None else verdicts.OWN_SEEDS
+    kinds[cell.row] = kind if kinds.get(cell.row, kind) == kind else ""
+  return kinds
 
 
 def _predicted_one_class(records, runs_dir) -> dict[str, bool]:

@@ -115,14 +115,20 @@ def write_table(out_dir: Path, table_id: str, title: str, body_md: str, csv: pd.
 
 
 def _claims_summary(metas: Sequence[dict]) -> list[str]:
-  """The "Claims" section: one line per claim a collected table or figure checks, with its verdict."""
-  rows = [f"| {_heading(m['id'])} | {c['claim']} | {c['verdict']} |" for m in metas for c in m.get("claims", [])]
+  """The "Claims" section: one line per claim a collected table or figure checks, with its verdict
+  and its checks' numbers (a comparison: left − right, the mean paired difference and its interval)."""
+  rows = [f"| {_heading(m['id'])} | {c['claim']} | {c['verdict']} | "
+          f"{'<br>'.join(check['text'].replace('|', '/') for check in c['checks'])} |"
+          for m in metas for c in m.get("claims", [])]
   if not rows:
     return []
   return (["## Claims", "",
            "Whether this run reproduces each claim the tables and figures check (reproduced, not reproduced, "
-           "inconclusive, or not run; rules in lvmae/verdicts.py). Each section below gives the numbers.", "",
-           "| table | claim | verdict |", "|---|---|---|"] + rows + [""])
+           "inconclusive, or not run; rules in lvmae/verdicts.py). A comparison of two cells gives left − right: "
+           "the mean difference over the pre-training seeds both cells have, and its 95% confidence interval "
+           "(Student's t); a claimed > is reproduced when the interval is above 0. Each section below gives "
+           "the tables.", "",
+           "| table | claim | verdict | checks |", "|---|---|---|---|"] + rows + [""])
 
 
 def _meta_line(meta: dict) -> str:

@@ -26,7 +26,7 @@ from lvmae.validation import ConfigError
 
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "grain", "orbax-checkpoint", "fiddle", "numpy")
 # Fields of a stage that hold another stage's config (run first; their run dirs are passed in).
-UPSTREAM_FIELDS = ("pretrained", "tokens", "importance", "tokenizer")
+UPSTREAM_FIELDS = ("pretrained", "tokens", "importance", "tokenizer", "features")
 RESULT_FILE = "result.json"  # a run's outcome; its presence marks the run finished
 PROVENANCE_FILE = "provenance.json"  # what ran a finished run, where, and for how long
 

@@ -1,26 +1,32 @@
 """Verdicts on the paper's claims: does this run reproduce what a table or figure claims?
 
 A claim is text plus checks. Two kinds of check, declared by the tables (ablations/):
-- `Comparison`: two cells of a grid, `left op right`, op '>' or '>='. A cell's interval is its
-  mean ± std over seeds (sample std).
-    '>'  reproduced if the intervals do not overlap with the left one above; not reproduced if
-         they do not overlap with the left one below; inconclusive if they overlap (touching
-         counts as overlap).
-    '>=' not reproduced if the intervals do not overlap with the left one below; reproduced
-         otherwise ("no worse within noise").
-  A cell with no finished run, or no value, is "not run"; a cell with one run (n = 1) has no
-  spread, so its comparison is "inconclusive". A cell whose runs all predicted one class for
-  every evaluated clip is "at chance": it learned nothing, so a comparison with it on the left is
-  never "reproduced" (two untrained models are "no worse" than each other, which says nothing):
-  "inconclusive" where the rules above would say reproduced.
+- `Comparison`: two cells of a grid, `left op right`, op '>' or '>='. It is decided by the
+  difference d = left - right and its two-sided 95% confidence interval (Student's t):
+    paired (the usual case): both cells hold one value per pre-training seed, and the same seed
+      fixes the same pre-training data order and masks in every row (ablations/spec.py), so the
+      values are paired by seed. Only the seeds present in both cells count; d is the mean of the
+      per-seed differences, its interval d ± t(0.975, n-1) x sd / sqrt(n) over those n seeds.
+    unpaired (Welch): where the two cells' seeds do not mean the same thing (a cell of an
+      experiment without pre-training beside one with it, a floor given as mean ± std without
+      per-seed values), the difference of the means with Welch's interval (its degrees of freedom
+      rounded down, which widens the interval slightly).
+  Rules on the interval [low, high]:
+    '>'  reproduced if low > 0; not reproduced if high < 0; inconclusive otherwise.
+    '>=' ("no worse") not reproduced if high < 0; reproduced otherwise.
+  Fewer than 2 paired seeds (or, unpaired, a cell with one run) give no interval: inconclusive.
+  A cell with no finished run, or no value, is "not run". A cell whose runs all predicted one
+  class for every evaluated clip is "at chance": it learned nothing, so a comparison with it on the
+  left is never "reproduced" (two untrained models are "no worse" than each other, which says
+  nothing): "inconclusive" where the rules above would say reproduced.
 - `Bound`: one deterministic number per side (a compiled memory, a figure's recall), no seeds:
   `left op factor x right + offset` holds (reproduced) or not (not reproduced); "not run" if a
   value is missing.
 A claim is reproduced if all its checks are, not reproduced if any is not, "not run" if none of
 them was run, and inconclusive otherwise.
 
-Pure functions over what the collectors already have: each cell's (mean, std, n) and the
-deterministic values by name.
+Pure functions over what the collectors already have: each cell's `Stat` (mean, std, n and its
+per-seed values) and the deterministic values by name. No scipy: the t quantile is computed here.
 """
 from __future__ import annotations
 
@@ -29,23 +35,45 @@ import math
 import operator
 from typing import Mapping, NamedTuple, Sequence
 
-from lvmae.report import mean_std
-
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_RUN = "reproduced", "not reproduced", "inconclusive", "not run"
+CONFIDENCE = 0.95  # two-sided level of a comparison's interval
+# What a grid's seeds are (Stat.paired_over): pre-training seeds (a fine-tuning grid, ablations/spec.py),
+# or the runs' own seeds (an experiment without pre-training).
+PRETRAINING_SEEDS, OWN_SEEDS = "pre-training seeds", "seeds"
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 
 
 class Stat(NamedTuple):
-  """One cell: mean, sample std and number of runs over seeds (as shown: already scaled), and
-  whether every one of its runs is at chance (predicted one class for every clip)."""
+  """One cell: mean, sample std and number of runs over seeds (as shown: already scaled), whether
+  every one of its runs is at chance (predicted one class for every clip), its value per seed
+  (seed -> value; None where only the summary is known) and what those seeds are (e.g.
+  PRETRAINING_SEEDS): two cells with per-seed values and the same `paired_over` are compared
+  paired by seed, any other two unpaired (Welch)."""
   mean: float
   std: float
   n: int
   at_chance: bool = False
+  values: Mapping[int, float] | None = None
+  paired_over: str = ""
 
   @property
   def missing(self) -> bool:
     return self.n == 0 or math.isnan(self.mean)
+
+
+class Difference(NamedTuple):
+  """left - right: the difference of the two cells, its confidence interval [low, high] (NaN when
+  there is none), over how many seeds (paired: the seeds both cells have; unpaired: the smaller
+  cell's runs), and whether it is paired."""
+  mean: float
+  low: float
+  high: float
+  n: int
+  paired: bool
+
+  @property
+  def has_interval(self) -> bool:
+    return not (math.isnan(self.low) or math.isnan(self.high))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,17 +125,95 @@ class Claim:
       raise ValueError(f"claim {self.text!r} has no checks")
 
 
+def _t_central(t: float, df: int) -> float:
+  """P(-t < T < t) for Student's T with integer `df` >= 1, t >= 0: the finite series of
+  Abramowitz & Stegun 26.7.3 (odd df) and 26.7.4 (even df) in theta = atan(t / sqrt(df))."""
+  theta = math.atan(t / math.sqrt(df))
+  cos2 = math.cos(theta) ** 2
+  if df % 2 == 1:  # 2/pi [theta + sin cos (1 + 2/3 cos^2 + 2.4/(3.5) cos^4 + ... up to cos^(df-3))]
+    term, total = 1.0, 1.0
+    for k in range(1, (df - 1) // 2):
+      term *= cos2 * (2 * k) / (2 * k + 1)
+      total += term
+    series = math.sin(theta) * math.cos(theta) * total if df > 1 else 0.0
+    return 2 / math.pi * (theta + series)
+  term, total = 1.0, 1.0  # sin (1 + 1/2 cos^2 + 1.3/(2.4) cos^4 + ... up to cos^(df-2))
+  for k in range(1, df // 2):
+    term *= cos2 * (2 * k - 1) / (2 * k)
+    total += term
+  return math.sin(theta) * total
+
+
+def t_quantile(p: float, df: int) -> float:
+  """The p-quantile of Student's t with integer `df` >= 1 degrees of freedom (e.g.
+  t_quantile(0.975, 2) = 4.303), by bisection on its distribution function."""
+  if not 0 < p < 1:
+    raise ValueError(f"t quantile: p = {p} is not in (0, 1)")
+  if int(df) != df or df < 1:
+    raise ValueError(f"t quantile: df = {df} is not a positive integer")
+  df = int(df)
+  if p == 0.5:
+    return 0.0
+  if p < 0.5:
+    return -t_quantile(1 - p, df)
+  target = 2 * p - 1  # P(-t < T < t) at the quantile t
+  low, high = 0.0, 1.0
+  while _t_central(high, df) < target:
+    low, high = high, 2 * high
+  for _ in range(200):
+    middle = (low + high) / 2
+    if middle in (low, high):  # as close as floats get
+      break
+    low, high = (middle, high) if _t_central(middle, df) < target else (low, middle)
+  return (low + high) / 2
+
+
+def paired(left: Stat, right: Stat) -> bool:
+  """Whether two cells are compared seed by seed: both have per-seed values of the same kind of seed."""
+  return left.values is not None and right.values is not None and bool(left.paired_over) and \
+      left.paired_over == right.paired_over
+
+
+def difference(left: Stat, right: Stat, confidence: float = CONFIDENCE) -> Difference:
+  """left - right with its two-sided t interval: paired by seed where `paired`, else Welch's."""
+  quantile = (1 + confidence) / 2
+  nan = float("nan")
+  if paired(left, right):
+    seeds = sorted(s for s in set(left.values) & set(right.values)
+                   if not (math.isnan(left.values[s]) or math.isnan(right.values[s])))
+    deltas = [left.values[s] - right.values[s] for s in seeds]
+    n = len(deltas)
+    if n == 0:
+      return Difference(nan, nan, nan, 0, True)
+    mean = sum(deltas) / n
+    if n < 2:
+      return Difference(mean, nan, nan, n, True)
+    sd = math.sqrt(sum((d - mean) ** 2 for d in deltas) / (n - 1))
+    half = t_quantile(quantile, n - 1) * sd / math.sqrt(n)
+    return Difference(mean, mean - half, mean + half, n, True)
+  mean, n = left.mean - right.mean, min(left.n, right.n)
+  if n < 2:
+    return Difference(mean, nan, nan, n, False)
+  left_var, right_var = left.std ** 2 / left.n, right.std ** 2 / right.n
+  se = math.sqrt(left_var + right_var)
+  if se == 0:
+    return Difference(mean, mean, mean, n, False)
+  # Welch-Satterthwaite degrees of freedom, rounded down (conservative) to an integer.
+  df = se ** 4 / (left_var ** 2 / (left.n - 1) + right_var ** 2 / (right.n - 1))
+  half = t_quantile(quantile, max(1, math.floor(df))) * se
+  return Difference(mean, mean - half, mean + half, n, False)
+
+
 def compare(left: Stat, op: str, right: Stat) -> str:
   """The verdict on `left op right` (module docstring)."""
   if left.missing or right.missing:
     return NOT_RUN
-  if left.n < 2 or right.n < 2:
+  diff = difference(left, right)
+  if not diff.has_interval:
     return INCONCLUSIVE
-  above = left.mean - left.std > right.mean + right.std
-  below = left.mean + left.std < right.mean - right.std
-  if below:
+  if diff.high < 0:
     return NOT_REPRODUCED
-  if (op == ">=" or above) and not left.at_chance:
+  if (op == ">=" or diff.low > 0) and not left.at_chance:
     return REPRODUCED
   return INCONCLUSIVE
 
@@ -149,18 +255,40 @@ def _comparisons(check: Comparison, stats, columns) -> list[dict]:
   for (lrow, lcol), (rrow, rcol) in check.pairs(columns):
     left, right = (stats.get(key, Stat(float("nan"), 0.0, 0)) for key in ((lrow, lcol), (rrow, rcol)))
     verdict = compare(left, check.op, right)
-    where = (f"{lrow} {_shown(left)} vs {rrow} {_shown(right)} [{lcol}]" if lcol == rcol else
-             f"{lrow} [{lcol}] {_shown(left)} vs {rrow} [{rcol}] {_shown(right)}")
-    out.append({"text": f"{where}, claimed {check.op}: {verdict}", "verdict": verdict, "op": check.op,
-                "left": {"row": lrow, "column": lcol, **left._asdict()},
-                "right": {"row": rrow, "column": rcol, **right._asdict()}})
+    diff = None if left.missing or right.missing else difference(left, right)
+    chance = lambda stat: " (at chance)" if stat.at_chance else ""  # noqa: E731
+    where = (f"{lrow}{chance(left)} − {rrow}{chance(right)} [{lcol}]" if lcol == rcol else
+             f"{lrow} [{lcol}]{chance(left)} − {rrow} [{rcol}]{chance(right)}")
+    out.append({"text": f"{where}: {_difference_text(diff, left, right, lrow, rrow)}, claimed {check.op}: {verdict}",
+                "verdict": verdict, "op": check.op,
+                "difference": None if diff is None else diff._asdict(),
+                "left": {"row": lrow, "column": lcol, **_stat_json(left)},
+                "right": {"row": rrow, "column": rcol, **_stat_json(right)}})
   return out
 
 
-def _shown(stat: Stat) -> str:
-  if stat.missing:
-    return "not run"
-  return mean_std(stat.mean, stat.std, stat.n) + (" (at chance)" if stat.at_chance else "")
+def _difference_text(diff: Difference | None, left: Stat, right: Stat, lrow: str, rrow: str) -> str:
+  """"+6.1 [+2.0, +10.2] (paired over 3 pre-training seeds)", or why there is no interval."""
+  if diff is None:
+    return " and ".join(f"{row} not run" for row, stat in ((lrow, left), (rrow, right)) if stat.missing)
+  if diff.n == 0:
+    return "no seed in common"
+  shown = f"{diff.mean:+.1f}"
+  if diff.paired:
+    seeds = left.paired_over.removesuffix("s") if diff.n == 1 else left.paired_over
+    how = f"paired over {diff.n} {seeds}"
+  else:
+    how = f"unpaired, Welch: {left.n} and {right.n} runs"
+  if not diff.has_interval:
+    return f"{shown}, no interval ({how})"
+  return f"{shown} [{diff.low:+.1f}, {diff.high:+.1f}] ({how})"
+
+
+def _stat_json(stat: Stat) -> dict:
+  """A cell's numbers for the table's .json (seeds as string keys, as JSON has them)."""
+  values = None if stat.values is None else {str(seed): value for seed, value in sorted(stat.values.items())}
+  return {"mean": stat.mean, "std": stat.std, "n": stat.n, "at_chance": stat.at_chance, "values": values,
+          "paired_over": stat.paired_over}
 
 
 def _bound(check: Bound, values: Mapping[str, float]) -> dict:
@@ -180,7 +308,8 @@ def markdown(results: Sequence[dict]) -> str:
   """The claims of a table or figure, each check's numbers under its claim."""
   if not results:
     return ""
-  lines = ["", "Claims (rules: lvmae/verdicts.py):"]
+  lines = ["", f"Claims (left − right: the mean difference and its {CONFIDENCE:.0%} t interval; "
+                "rules: lvmae/verdicts.py):"]
   for result in results:
     lines.append(f"- {result['claim']}: **{result['verdict']}**")
     lines += [f"  - {check['text']}" for check in result["checks"]]

@@ -16,6 +16,8 @@ def test_every_experiment_builds(name, profile):
   cfg = experiments.get(name, profile)
   stage = runs.build(cfg)
   assert runs.run_id(cfg).startswith(type(stage).__name__.lower() + "-")
+  if hasattr(stage, "features"):  # a probe: its features stage holds the data, encoder and tubelet
+    stage = stage.features
   if profile == "paper" and (hasattr(stage, "window") or hasattr(stage, "method")):  # caches of the MAE's EK100 clips
     assert stage.data.image_size == 224 and stage.grid == (16, 14, 14)
   elif profile == "paper" and hasattr(stage, "autoencoder"):  # the tokenizer: 8x14x14 latents per 16 frames
@@ -59,6 +61,8 @@ def test_run_id_depends_on_upstream_and_seed():
     ("pretrained.masking.decoder_strategy='bogus'", "pretrained.masking.decoder_strategy"),
     ("pretrained.decoder.heads=3", "pretrained.decoder.width"),
     ("schedule.warmup_steps=10_000", "schedule.warmup_steps"),
+    ("schedule.layer_decay=0", "schedule.layer_decay"),
+    ("pooling_norm='before_pool'", "pooling_norm"),
 ])
 def test_bad_values_name_their_field(assignment, field):
   cfg = experiments.get("finetune", "smoke", [assignment])
@@ -111,3 +115,12 @@ def test_print_commands_lists_each_run_once(capsys):
   assert sum(line.split("# ")[-1].startswith("flowscores-") for line in lines) == 1
   first_use = min(i for i, line in enumerate(lines) if "decoder_strategy='adaptive'" in line)
   assert "--stage pretrained.importance.tokenizer" in lines[first_use]  # upstream stages come first
+
+
+@pytest.mark.parametrize("profile", ["cpu", "paper"])
+def test_finetuning_profiles_use_videomae_recipe(profile):
+  """fc_norm pooling and layer-wise lr decay when fine-tuning a pre-trained encoder, none from scratch."""
+  finetune, supervised = (runs.build(experiments.get(name, profile)) for name in ("finetune", "supervised"))
+  assert finetune.pooling_norm == supervised.pooling_norm == "after_pool"
+  assert finetune.schedule.layer_decay == 0.75 and supervised.schedule.layer_decay == 1.0
+  assert finetune.schedule.clip_norm == (1.0 if profile == "cpu" else 0.0)

@@ -19,7 +19,7 @@ def _table(**fields) -> GridTable:
   seed share one pre-training run."""
   return GridTable(id="9z", title="t", experiment="finetune",
                    rows={"a": (f"{_BUDGET}=0.1",), "b": (f"{_BUDGET}=0.2",), "c": (f"{_BUDGET}=0.3",)},
-                   columns={"x": ("token_drop=0.0",), "y": ("token_drop=0.1",)}, seeds=(0, 1), **fields)
+                   columns={"x": ("token_drop=0.0",), "y": ("token_drop=0.1",)}, **{"seeds": (0, 1), **fields})
 
 
 def test_rows_are_left_out_and_columns_replaced_at_their_profile():
@@ -30,7 +30,22 @@ def test_rows_are_left_out_and_columns_replaced_at_their_profile():
   assert list(table.measures("paper")) == ["P", "Q"] and list(table.measures("cpu")) == ["x", "y"]
   assert table.skipped("paper") == ("c",) and table.skipped("smoke") == ()
   q = next(c for c in paper if c.row == "a" and c.column == "Q" and c.seed == 1)
-  assert q.sets == (f"{_BUDGET}=0.1", "token_drop=0.2", "seed=1", "pretrained.seed=1")
+  assert q.sets == (f"{_BUDGET}=0.1", "token_drop=0.2", "seed=0", "pretrained.seed=1")
+
+
+def test_the_grid_seed_is_the_pretraining_seed_and_the_downstream_seed_is_fixed():
+  """Every cell of seed s pre-trains with seed s (the same data order and masks in every row: a
+  paired design) and fine-tunes with the table's one downstream seed; an experiment without
+  pre-training varies its own seed."""
+  table = _table(downstream_seed=5)
+  for cell in table.cells("smoke"):
+    stage = runs.build(cell.config("smoke"))
+    assert (stage.seed, stage.pretrained.seed) == (5, cell.seed)
+  same_seed = [cell.config("smoke") for cell in table.cells("smoke") if cell.seed == 1 and cell.row == "a"]
+  assert len({runs.run_id(cfg.pretrained) for cfg in same_seed}) == 1  # the columns share the pre-training run
+  supervised = GridTable(id="9y", title="t", experiment="supervised", rows={"a": ()}, columns={"x": ()}, seeds=(0, 3))
+  assert [cell.sets for cell in supervised.cells("smoke")] == [("seed=0",), ("seed=3",)]
+  assert runs.build(supervised.cells("smoke")[1].config("smoke")).seed == 3
 
 
 def test_declarations_naming_missing_rows_or_cells_are_refused():
@@ -109,7 +124,32 @@ def test_skipped_rows_show_as_not_at_this_profile_and_claims_get_verdicts(tmp_pa
   assert first["verdict"] == "reproduced" and len(first["checks"]) == 2  # [49.8, 51.2] above [29.8, 31.2]
   assert second["verdict"] == "not run"
   assert "- a beats b: **reproduced**" in body
-  assert "  - a 50.5 ± 0.7 vs b 30.5 ± 0.7 [y], claimed >: reproduced" in body
+  assert "  - a − b [y]: +20.0 [+20.0, +20.0] (paired over 2 pre-training seeds), claimed >: reproduced" in body
+  assert first["checks"][0]["left"]["values"] == pytest.approx({"0": 50.0, "1": 51.0})
+
+
+def test_claims_pair_the_cells_by_pretraining_seed(tmp_path):
+  """The collector hands each cell's values by seed to the verdicts: a row 1 point above another on
+  every pre-training seed, with 30 points between seeds, is reproduced (the mean ± std intervals
+  overlap); a cell that misses a seed is paired over the seeds both have."""
+  claims = (Claim("a beats b", (Comparison(("a", "x"), ">", ("b", "x")),)),
+            Claim("b beats c", (Comparison(("b", "x"), ">", ("c", "x")),)))
+  table = _table(claims=claims, seeds=(0, 1, 2))
+  top1 = {("a", 0): 0.41, ("a", 1): 0.71, ("a", 2): 0.11, ("b", 0): 0.40, ("b", 1): 0.70, ("b", 2): 0.10,
+          ("c", 0): 0.30, ("c", 1): 0.60}
+  cfgs = [(cell, cell.config("smoke")) for cell in table.cells("smoke") if cell.column == "x"]
+  for cell, cfg in cfgs:
+    if (cell.row, cell.seed) in top1:
+      _finish(tmp_path / "runs" / runs.run_id(cfg), {"top1": top1[(cell.row, cell.seed)]})
+  finished = [(cell, cfg) for cell, cfg in cfgs if (cell.row, cell.seed) in top1]
+  collect.grid(table, "smoke", finished, tmp_path / "runs", tmp_path, tmp_path / "paper", [])
+  meta = json.loads((tmp_path / "tables" / "table9z.json").read_text())
+  a_over_b, b_over_c = meta["claims"]
+  assert a_over_b["verdict"] == "reproduced"
+  assert a_over_b["checks"][0]["difference"]["n"] == 3 and a_over_b["checks"][0]["difference"]["paired"]
+  assert "a − b [x]: +1.0 [+1.0, +1.0] (paired over 3 pre-training seeds), claimed >: reproduced" in meta["body_md"]
+  assert b_over_c["checks"][0]["difference"]["n"] == 2  # c has no seed 2
+  assert b_over_c["verdict"] == "reproduced"
 
 
 def test_runs_that_predict_one_class_for_every_clip_are_named(tmp_path):
@@ -146,7 +186,8 @@ def test_runs_that_predict_one_class_for_every_clip_are_named(tmp_path):
   a_over_b, b_over_a = meta["claims"]
   assert a_over_b["verdict"] == "reproduced" and b_over_a["verdict"] == "inconclusive"
   assert b_over_a["checks"][0]["left"]["at_chance"] and not a_over_b["checks"][0]["left"]["at_chance"]
-  assert "b 20.0 ± 0.0 (at chance) vs a 20.0 ± 0.0" in meta["body_md"]
+  assert "b (at chance) − a [y]: +0.0 [+0.0, +0.0] (paired over 2 pre-training seeds), claimed >=: inconclusive" \
+      in meta["body_md"]
 
 
 def test_finished_only_collects_the_finished_cells_and_runs_nothing(tmp_path, capsys):

@@ -10,8 +10,8 @@ import pytest
 from flax import nnx
 
 from lvmae.models import (
-    Block, MAEDecoder, Transformer, VideoClassifier, VideoEncoder, count_params, embed_positions,
-    sincos_3d, split_width)
+    POOLING_NORMS, Block, MAEDecoder, Transformer, VideoClassifier, VideoEncoder, count_params,
+    embed_positions, sincos_3d, split_width)
 
 _erf = np.vectorize(math.erf)
 
@@ -220,10 +220,11 @@ def test_mae_decoder_shapes_information_flow_and_permutation_invariance():
   assert mask_grad.shape == (1, 1, 32) and np.all(np.isfinite(mask_grad)) and np.any(mask_grad)
 
 
-def test_classifier_jit_grad_finite_and_nonzero():
+@pytest.mark.parametrize("pooling_norm", POOLING_NORMS)
+def test_classifier_jit_grad_finite_and_nonzero(pooling_norm):
   grid = (2, 2, 2)
   encoder = VideoEncoder(12, 24, 2, 4, rngs=nnx.Rngs(0))
-  model = VideoClassifier(encoder, num_classes=5, rngs=nnx.Rngs(1))
+  model = VideoClassifier(encoder, num_classes=5, pooling_norm=pooling_norm, rngs=nnx.Rngs(1))
   patches = rand(2, (3, 8, 12))
   positions = jnp.tile(jnp.arange(8, dtype=jnp.int32), (3, 1))
   labels = jnp.array([0, 3, 4])
@@ -242,7 +243,53 @@ def test_classifier_jit_grad_finite_and_nonzero():
   for path, g in leaves:
     g = np.asarray(g)
     assert np.all(np.isfinite(g)), path
-    assert np.any(g != 0), path
+    # "after_pool" skips the encoder's final norm: its parameters exist but get no gradient.
+    unused = pooling_norm == "after_pool" and jax.tree_util.keystr(path).startswith("['encoder']['transformer']['norm']")
+    assert np.any(g != 0) != unused, path
+
+
+def _randomise(module, seed):
+  """Adds noise to every parameter (LayerNorm scales and biases included), so that each matters."""
+  state = nnx.state(module, nnx.Param)
+  leaves, treedef = jax.tree.flatten(state)
+  keys = jax.random.split(jax.random.key(seed), len(leaves))
+  nnx.update(module, jax.tree.unflatten(
+      treedef, [x + 0.3 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)]))
+
+
+@pytest.mark.parametrize("pooling_norm", POOLING_NORMS)
+def test_classifier_pooling_matches_numpy_reference(pooling_norm):
+  grid, width, depth, heads = (2, 2, 2), 24, 2, 4
+  model = VideoClassifier(VideoEncoder(12, width, depth, heads, remat="none", rngs=nnx.Rngs(0)), num_classes=5,
+                          pooling_norm=pooling_norm, head_init_scale=1.0, rngs=nnx.Rngs(1))
+  _randomise(model, 2)
+  patches = rand(3, (2, 6, 12))
+  positions = jnp.array([[0, 1, 2, 3, 4, 5], [7, 5, 3, 1, 0, 6]], jnp.int32)  # a token subset, any order
+  p = np_params(model)
+  enc = p["encoder"]
+  x = np.asarray(patches, np.float64) @ enc["embed"]["kernel"] + enc["embed"]["bias"]
+  x = x + sincos_3d(grid, width)[np.asarray(positions)]
+  for i in range(depth):
+    x = np_block(x, jax.tree.map(lambda a: a[i], enc["transformer"]["blocks"]), heads)
+  if pooling_norm == "per_token":  # the encoder's final norm on every token, before the mean
+    x = np_layernorm(x, enc["transformer"]["norm"]["scale"], enc["transformer"]["norm"]["bias"])
+  pooled = np_layernorm(x.mean(axis=1), p["norm"]["scale"], p["norm"]["bias"])
+  expected = pooled @ p["head"]["kernel"] + p["head"]["bias"]
+  logits = nnx.jit(lambda m, a, b: m(a, b, grid))(model, patches, positions)
+  assert logits.dtype == jnp.float32
+  np.testing.assert_allclose(logits, expected, atol=1e-4, rtol=1e-4)
+
+  # The encoder's final norm changes the logits in "per_token" mode only.
+  final_norm = model.encoder.transformer.norm
+  final_norm.scale.set_value(final_norm.scale.get_value() * 2.0 + 1.0)
+  changed = model(patches, positions, grid)
+  assert np.allclose(changed, logits, atol=1e-5) == (pooling_norm == "after_pool")
+
+
+def test_classifier_pooling_norm_choice_is_checked():
+  encoder = VideoEncoder(12, 24, 1, 4, rngs=nnx.Rngs(0))
+  with pytest.raises(ValueError, match="pooling_norm"):
+    VideoClassifier(encoder, num_classes=5, pooling_norm="before", rngs=nnx.Rngs(1))
 
 
 def test_bfloat16_compute_close_to_float32_with_float32_params():

@@ -8,7 +8,9 @@ import optax
 import pytest
 from flax import nnx
 
-from lvmae.train.optim import Schedule, decay_mask
+from lvmae.models.mae import MAE
+from lvmae.models.specs import TransformerSpec
+from lvmae.train.optim import Schedule, decay_mask, layer_decay_scales
 from lvmae.validation import ConfigError
 
 
@@ -162,6 +164,91 @@ def test_clip_norm_clips_gradients():
                                  rtol=1e-5)
 
 
+# ------------------------------------------------------------------------------ layer decay
+
+
+def _expected_layer_scales(params, decay):
+  """numpy reference: {path: full-shape scale}; embed = layer 0, block j = layer j + 1, rest depth + 1."""
+  flat = {k: np.asarray(v) for k, v in _flat(params).items()}
+  depth = flat["encoder/transformer/blocks/attn/qkv/kernel"].shape[0]
+  out = {}
+  for name, leaf in flat.items():
+    if name.startswith("encoder/embed/"):
+      layer = np.zeros(leaf.shape)
+    elif name.startswith("encoder/transformer/blocks/"):
+      layer = np.ones(leaf.shape) * (np.arange(depth) + 1).reshape((depth,) + (1,) * (leaf.ndim - 1))
+    else:
+      layer = np.full(leaf.shape, depth + 1)
+    out[name] = decay ** (depth + 1 - layer)
+  return out
+
+
+def _classifier_params(depth=3, seed=0):
+  spec = TransformerSpec(width=16, depth=depth, heads=2, remat="none")
+  return nnx.state(spec.classifier(12, 5, nnx.Rngs(seed)), nnx.Param)
+
+
+def test_layer_decay_scales_match_numpy():
+  params, decay = _classifier_params(depth=3), 0.6
+  scales = _flat(layer_decay_scales(params, decay))
+  expected = _expected_layer_scales(params, decay)
+  assert scales.keys() == expected.keys()
+  shapes = {k: np.shape(v) for k, v in _flat(params).items()}
+  for name, want in expected.items():
+    got = np.broadcast_to(scales[name], shapes[name])
+    np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=name)
+  # By hand: embed 0.6^4, blocks 0.6^3, 0.6^2, 0.6 along the stacked axis, the head 1.
+  assert float(scales["encoder/embed/kernel"]) == pytest.approx(0.6 ** 4)
+  np.testing.assert_allclose(np.ravel(scales["encoder/transformer/blocks/mlp/fc1/kernel"]), [0.216, 0.36, 0.6],
+                             rtol=1e-6)
+  assert float(scales["head/kernel"]) == float(scales["norm/scale"]) == float(
+      scales["encoder/transformer/norm/scale"]) == 1.0
+
+
+def test_layer_decay_leaves_an_mae_decoder_at_full_rate():
+  spec = TransformerSpec(width=16, depth=2, heads=2, remat="none")
+  rngs = nnx.Rngs(0)
+  mae = MAE(spec.encoder(12, rngs), spec.decoder(16, 12, rngs))
+  scales = _flat(layer_decay_scales(nnx.state(mae, nnx.Param), 0.5))
+  np.testing.assert_allclose(np.ravel(scales["encoder/transformer/blocks/attn/qkv/kernel"]), [0.25, 0.5])
+  assert float(scales["encoder/embed/bias"]) == 0.125
+  decoder = {k: v for k, v in scales.items() if k.startswith("decoder/")}
+  assert decoder and all(np.all(v == 1.0) for v in decoder.values())
+
+
+def test_layer_decay_needs_encoder_blocks():
+  with pytest.raises(ValueError, match="encoder blocks"):
+    layer_decay_scales(nnx.state(_Tiny(nnx.Rngs(0)), nnx.Param), 0.5)
+
+
+@pytest.mark.parametrize("clip_norm", [0.0, 100.0])
+def test_layer_decay_scales_adamw_updates_per_layer(clip_norm):
+  """The update with layer decay is the plain AdamW update (Adam step and decoupled weight decay)
+  times the layer's scale, slice by slice along the stacked block axis."""
+  params, decay = _classifier_params(depth=3, seed=1), 0.75
+  leaves, treedef = jax.tree.flatten(params)
+  keys = jax.random.split(jax.random.key(2), len(leaves))
+  grads = jax.tree.unflatten(treedef, [jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)])
+  updates = {}
+  for layer_decay in (1.0, decay):
+    tx = _schedule(learning_rate=0.1, weight_decay=0.5, clip_norm=clip_norm, layer_decay=layer_decay).optimizer()
+    state = tx.init(params)
+    for _ in range(2):  # a second step, so that Adam's moments are not trivially +-1
+      out, state = jax.jit(tx.update)(grads, state, params)
+    updates[layer_decay] = {k: np.asarray(v) for k, v in _flat(out).items()}
+  expected = _expected_layer_scales(params, decay)
+  for name, plain in updates[1.0].items():
+    assert np.any(plain != 0), name
+    np.testing.assert_allclose(updates[decay][name], plain * expected[name], rtol=1e-5, atol=1e-9, err_msg=name)
+
+
+def test_layer_decay_off_is_plain_adamw():
+  params, schedule = _classifier_params(depth=2), _schedule(layer_decay=1.0)
+  plain = optax.adamw(schedule.learning_rate_fn(), b1=0.9, b2=0.95, weight_decay=0.05, mask=decay_mask)
+  tx = schedule.optimizer()
+  assert jax.tree.structure(tx.init(params)) == jax.tree.structure(plain.init(params))
+
+
 # ------------------------------------------------------------------------------ validation
 
 
@@ -177,6 +264,9 @@ def test_clip_norm_clips_gradients():
     (dict(b2=-0.1), "b2"),
     (dict(checkpoint_every=0), "checkpoint_every"),
     (dict(log_every=0), "log_every"),
+    (dict(layer_decay=0.0), "layer_decay"),
+    (dict(layer_decay=1.5), "layer_decay"),
+    (dict(layer_decay=-0.5), "layer_decay"),
 ])
 def test_schedule_validation(kwargs, field):
   with pytest.raises(ConfigError, match=field) as err:

@@ -243,7 +243,9 @@ def test_source():
   assert item["label"].dtype == np.int32 and item["label"].shape == ()
   assert item["index"].dtype == np.int32 and int(item["index"]) == 2
   assert np.array_equal(item["video"], clip["video"]) and int(item["label"]) == int(clip["label"])
-  assert np.array_equal(item["info"], clip["info"])
+  assert item["info"].dtype == np.uint8 and np.array_equal(item["info"], clip["event_ids"])
+  assert np.array_equal(item["info"] != 0, clip["info"])
+  assert "version=1" in repr(src) and "version=2" in repr(slc.SLCSource("train", version=2))
   assert np.array_equal(src[np.int64(4)]["video"], src[-1]["video"])
   with pytest.raises(IndexError):
     src[5]

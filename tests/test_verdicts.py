@@ -10,31 +10,114 @@ from lvmae.verdicts import Bound, Claim, Comparison, Stat
 NAN = float("nan")
 
 
+def cell(*values: float, at_chance: bool = False, seeds=None) -> Stat:
+  """A cell of a fine-tuning grid: its value per pre-training seed (seeds 0, 1, ... unless given)."""
+  seeds = range(len(values)) if seeds is None else seeds
+  n = len(values)
+  mean = sum(values) / n if n else NAN
+  std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+  return Stat(mean, std, n, at_chance, dict(zip(seeds, values)), verdicts.PRETRAINING_SEEDS)
+
+
+NOT_RUN = Stat(NAN, 0.0, 0)
+
+
+@pytest.mark.parametrize("p,df,expected", [
+    (0.975, 1, 12.706), (0.975, 2, 4.303), (0.975, 3, 3.182), (0.975, 4, 2.776), (0.975, 5, 2.571),
+    (0.975, 10, 2.228), (0.975, 30, 2.042), (0.975, 120, 1.980), (0.95, 5, 2.015), (0.995, 2, 9.925),
+    (0.9, 1, 3.078), (0.025, 4, -2.776), (0.5, 7, 0.0),
+])
+def test_t_quantiles_match_the_tables(p, df, expected):
+  assert verdicts.t_quantile(p, df) == pytest.approx(expected, abs=5e-4)
+
+
+def test_t_quantile_refuses_what_it_cannot_compute():
+  for p, df in ((1.0, 3), (0.0, 3), (0.975, 0), (0.975, 2.5)):
+    with pytest.raises(ValueError, match="t quantile"):
+      verdicts.t_quantile(p, df)
+
+
+def test_paired_difference_and_its_interval_by_hand():
+  """Differences 2, 3, 1 over three seeds: mean 2, sd 1, half-width t(0.975, 2) / sqrt(3) = 2.484."""
+  diff = verdicts.difference(cell(12.0, 15.0, 11.0), cell(10.0, 12.0, 10.0))
+  assert diff.paired and diff.n == 3 and diff.mean == pytest.approx(2.0)
+  assert (diff.low, diff.high) == pytest.approx((2.0 - 4.3027 / math.sqrt(3), 2.0 + 4.3027 / math.sqrt(3)), abs=1e-3)
+
+
+def test_pairing_resolves_what_the_overlap_of_intervals_cannot():
+  """Left is right + 1 on every pre-training seed (tiny noise) while the seeds themselves spread by
+  20 points: mean ± std intervals overlap widely, yet the paired interval lies well above 0."""
+  right = cell(10.0, 30.0, 50.0)
+  left = cell(11.02, 30.98, 51.01)
+  assert left.mean - left.std < right.mean + right.std  # the old rule: overlap, inconclusive
+  diff = verdicts.difference(left, right)
+  assert 0.9 < diff.low < diff.mean < diff.high < 1.1
+  assert verdicts.compare(left, ">", right) == "reproduced"
+  assert verdicts.compare(right, ">", left) == "not reproduced"
+  assert verdicts.compare(right, ">=", left) == "not reproduced"
+  # The same numbers without seeds (unpaired, Welch) cannot tell.
+  unpaired = [Stat(s.mean, s.std, s.n) for s in (left, right)]
+  assert verdicts.compare(*unpaired[:1], ">", *unpaired[1:]) == "inconclusive"
+
+
+def test_only_seeds_present_in_both_cells_are_paired():
+  left = cell(11.0, 21.0, 31.0, -500.0, seeds=(0, 1, 2, 7))   # seed 7 has no partner: ignored
+  right = cell(10.0, 20.0, 30.0, 900.0, seeds=(0, 1, 2, 5))   # nor has seed 5
+  diff = verdicts.difference(left, right)
+  assert diff.n == 3 and diff.mean == pytest.approx(1.0) and diff.low == pytest.approx(1.0)
+  assert verdicts.compare(left, ">", right) == "reproduced"
+  # One seed in common: no interval, whatever the difference.
+  one = verdicts.difference(cell(90.0, 95.0, seeds=(0, 1)), cell(10.0, 12.0, seeds=(1, 2)))
+  assert one.n == 1 and one.mean == pytest.approx(85.0)  # seed 1: 95 - 10 and not one.has_interval
+  assert verdicts.compare(cell(90.0, 95.0, seeds=(0, 1)), ">", cell(10.0, 12.0, seeds=(1, 2))) == "inconclusive"
+  assert verdicts.compare(cell(90.0, 95.0, seeds=(0, 1)), ">", cell(10.0, 12.0, seeds=(2, 3))) == "inconclusive"
+
+
 @pytest.mark.parametrize("left,op,right,expected", [
-    (Stat(20.0, 1.0, 3), ">", Stat(15.0, 1.0, 3), "reproduced"),        # [19, 21] above [14, 16]
-    (Stat(15.0, 1.0, 3), ">", Stat(20.0, 1.0, 3), "not reproduced"),    # below
-    (Stat(20.0, 6.5, 3), ">", Stat(15.4, 4.7, 3), "inconclusive"),      # [13.5, 26.5] overlaps [10.7, 20.1]
-    (Stat(20.0, 2.0, 3), ">", Stat(16.0, 2.0, 3), "inconclusive"),      # touching at 18 counts as overlap
-    (Stat(20.0, 6.5, 3), ">=", Stat(15.4, 4.7, 3), "reproduced"),       # overlap: no worse within noise
-    (Stat(20.0, 1.0, 3), ">=", Stat(15.0, 1.0, 3), "reproduced"),
-    (Stat(15.0, 1.0, 3), ">=", Stat(20.0, 1.0, 3), "not reproduced"),
-    (Stat(15.0, 0.0, 2), ">=", Stat(15.0, 0.0, 2), "reproduced"),       # equal points overlap
-    (Stat(15.0, 0.0, 2), ">", Stat(15.0, 0.0, 2), "inconclusive"),
-    (Stat(NAN, 0.0, 0), ">", Stat(15.0, 1.0, 3), "not run"),           # no finished run
-    (Stat(20.0, 1.0, 3), ">=", Stat(NAN, 0.0, 0), "not run"),
-    (Stat(NAN, 0.0, 2), ">", Stat(15.0, 1.0, 3), "not run"),           # runs without the metric
-    (Stat(90.0, 0.0, 1), ">", Stat(10.0, 1.0, 3), "inconclusive"),      # one seed: no spread to judge
-    (Stat(90.0, 1.0, 3), ">=", Stat(10.0, 0.0, 1), "inconclusive"),
-    (Stat(NAN, 0.0, 0), ">", Stat(10.0, 0.0, 1), "not run"),           # not run wins over one seed
+    (cell(20.0, 21.0, 19.0), ">", cell(15.0, 16.0, 14.0), "reproduced"),        # +5 on every seed
+    (cell(15.0, 16.0, 14.0), ">", cell(20.0, 21.0, 19.0), "not reproduced"),
+    (cell(12.0, 15.0, 11.0), ">", cell(10.0, 12.0, 10.0), "inconclusive"),      # +2 [-0.5, +4.5]
+    (cell(12.0, 15.0, 11.0), ">=", cell(10.0, 12.0, 10.0), "reproduced"),       # no worse: the interval reaches 0
+    (cell(10.0, 12.0, 10.0), ">=", cell(12.0, 15.0, 11.0), "reproduced"),       # -2 [-4.5, +0.5]: not shown worse
+    (cell(10.0, 12.0, 9.0), ">=", cell(15.0, 16.0, 14.0), "not reproduced"),    # interval below 0
+    (cell(15.0, 15.0), ">=", cell(15.0, 15.0), "reproduced"),                   # equal: [0, 0]
+    (cell(15.0, 15.0), ">", cell(15.0, 15.0), "inconclusive"),
+    (cell(15.0, 16.0), ">", cell(14.0, 15.0), "reproduced"),                    # +1 on both seeds: [1, 1]
+    (NOT_RUN, ">", cell(15.0, 14.0, 16.0), "not run"),                         # no finished run
+    (cell(20.0, 21.0, 19.0), ">=", NOT_RUN, "not run"),
+    (cell(NAN, NAN), ">", cell(15.0, 14.0, 16.0), "not run"),                   # runs without the metric
+    (cell(90.0), ">", cell(10.0, 11.0, 9.0), "inconclusive"),                   # one paired seed: no interval
+    (cell(90.0, 91.0, 89.0), ">=", cell(10.0), "inconclusive"),
+    (NOT_RUN, ">", cell(10.0), "not run"),                                      # not run wins over one seed
     # A left cell whose runs all predicted one class learned nothing: never reproduced.
-    (Stat(12.8, 0.1, 3, True), ">=", Stat(12.8, 0.1, 3, True), "inconclusive"),
-    (Stat(12.8, 0.1, 3, True), ">=", Stat(14.0, 3.0, 3), "inconclusive"),
-    (Stat(30.0, 1.0, 3, True), ">", Stat(15.0, 1.0, 3), "inconclusive"),
-    (Stat(12.8, 0.1, 3, True), ">=", Stat(25.0, 1.0, 3), "not reproduced"),
-    (Stat(25.0, 1.0, 3), ">", Stat(12.8, 0.1, 3, True), "reproduced"),  # the right one at chance: fine
+    (cell(12.8, 12.9, 12.7, at_chance=True), ">=", cell(12.8, 12.9, 12.7, at_chance=True), "inconclusive"),
+    (cell(12.8, 12.9, 12.7, at_chance=True), ">=", cell(14.0, 11.0, 17.0), "inconclusive"),
+    (cell(30.0, 31.0, 29.0, at_chance=True), ">", cell(15.0, 16.0, 14.0), "inconclusive"),
+    (cell(12.8, 12.9, 12.7, at_chance=True), ">=", cell(25.0, 26.0, 24.0), "not reproduced"),
+    (cell(25.0, 26.0, 24.0), ">", cell(12.8, 12.9, 12.7, at_chance=True), "reproduced"),  # right at chance: fine
 ])
 def test_comparison_rules(left, op, right, expected):
   assert verdicts.compare(left, op, right) == expected
+
+
+@pytest.mark.parametrize("left,op,right,expected", [
+    (Stat(20.0, 1.0, 3), ">", Stat(15.0, 1.0, 3), "reproduced"),       # +5, Welch df 4: [+2.7, +7.3]
+    (Stat(15.0, 1.0, 3), ">", Stat(20.0, 1.0, 3), "not reproduced"),
+    (Stat(20.0, 6.5, 3), ">", Stat(15.4, 4.7, 3), "inconclusive"),
+    (Stat(20.0, 6.5, 3), ">=", Stat(15.4, 4.7, 3), "reproduced"),
+    (Stat(90.0, 0.0, 1), ">", Stat(10.0, 1.0, 3), "inconclusive"),     # one run: no spread to judge
+    (Stat(12.8, 0.1, 3, True), ">=", Stat(12.8, 0.1, 3), "inconclusive"),
+])
+def test_cells_of_different_designs_fall_back_to_welch(left, op, right, expected):
+  """Without per-seed values, or with seeds of different kinds (a supervised cell, own seeds,
+  beside a pre-trained one), the comparison is unpaired: Welch's interval from mean, std and n."""
+  assert verdicts.compare(left, op, right) == expected
+  diff = verdicts.difference(Stat(20.0, 1.0, 3), Stat(15.0, 1.0, 3))
+  assert not diff.paired and (diff.low, diff.high) == pytest.approx((5 - 2.7764 * math.sqrt(2 / 3),
+                                                                     5 + 2.7764 * math.sqrt(2 / 3)), abs=1e-3)
+  supervised = Stat(*cell(10.0, 30.0, 50.0)[:5], paired_over=verdicts.OWN_SEEDS)
+  assert not verdicts.paired(cell(11.0, 31.0, 51.0), supervised)
+  assert verdicts.compare(cell(11.0, 31.0, 51.0), ">", supervised) == "inconclusive"  # paired, it would be +1 [1, 1]
 
 
 @pytest.mark.parametrize("left,op,right,factor,offset,expected", [
@@ -66,24 +149,37 @@ def test_a_claim_combines_its_checks(checks, expected):
 
 
 def test_a_comparison_without_column_stands_for_every_column():
-  stats = {("adaptive", "RGB"): Stat(20.0, 6.5, 3), ("random", "RGB"): Stat(15.4, 4.7, 3),
-           ("adaptive", "FSQ"): Stat(30.0, 1.0, 3), ("random", "FSQ"): Stat(20.0, 1.0, 3)}
+  stats = {("adaptive", "RGB"): cell(20.0, 21.5, 18.5), ("random", "RGB"): cell(15.4, 25.7, 5.1),
+           ("adaptive", "FSQ"): cell(30.0, 31.0, 29.0), ("random", "FSQ"): cell(20.0, 21.0, 19.0)}
   claims = [Claim("adaptive beats random", (Comparison("adaptive", ">", "random"),)),
             Claim("FSQ beats RGB", (Comparison(("adaptive", "FSQ"), ">", ("adaptive", "RGB")),)),
             Claim("beats a row never run", (Comparison("adaptive", ">=", "flow"),))]
   first, second, third = verdicts.evaluate(claims, stats, ["RGB", "FSQ"])
   assert first["verdict"] == "inconclusive"
   assert [c["text"] for c in first["checks"]] == [
-      "adaptive 20.0 ± 6.5 vs random 15.4 ± 4.7 [RGB], claimed >: inconclusive",
-      "adaptive 30.0 ± 1.0 vs random 20.0 ± 1.0 [FSQ], claimed >: reproduced"]
+      "adaptive − random [RGB]: +4.6 [-17.3, +26.5] (paired over 3 pre-training seeds), claimed >: inconclusive",
+      "adaptive − random [FSQ]: +10.0 [+10.0, +10.0] (paired over 3 pre-training seeds), claimed >: reproduced"]
   assert first["checks"][1]["left"] == {"row": "adaptive", "column": "FSQ", "mean": 30.0, "std": 1.0, "n": 3,
-                                         "at_chance": False}
-  assert second["verdict"] == "reproduced" and len(second["checks"]) == 1  # [29, 31] above [13.5, 26.5]
-  assert second["checks"][0]["text"] == (
-      "adaptive [FSQ] 30.0 ± 1.0 vs adaptive [RGB] 20.0 ± 6.5, claimed >: reproduced")
+                                         "at_chance": False, "values": {"0": 30.0, "1": 31.0, "2": 29.0},
+                                         "paired_over": "pre-training seeds"}
+  assert first["checks"][1]["difference"] == pytest.approx(
+      {"mean": 10.0, "low": 10.0, "high": 10.0, "n": 3, "paired": True})
+  assert second["verdict"] == "reproduced" and len(second["checks"]) == 1
+  assert second["checks"][0]["text"] == ("adaptive [FSQ] − adaptive [RGB]: +10.0 [+8.8, +11.2] (paired over 3 "
+                                         "pre-training seeds), claimed >: reproduced")
   assert third["verdict"] == "not run"
-  assert third["checks"][0]["text"].startswith("adaptive 20.0 ± 6.5 vs flow not run [RGB]")
+  assert third["checks"][0]["text"] == "adaptive − flow [RGB]: flow not run, claimed >=: not run"
   json.dumps(third)  # JSON-ready
+  one_seed = {("a", "x"): cell(50.0), ("b", "x"): cell(30.0, 31.0), ("c", "x"): cell(5.0, at_chance=True)}
+  (result,) = verdicts.evaluate([Claim("a beats b and c", (Comparison("a", ">", "b"), Comparison("c", ">", "a")))],
+                                one_seed, ["x"])
+  assert [c["text"] for c in result["checks"]] == [
+      "a − b [x]: +20.0, no interval (paired over 1 pre-training seed), claimed >: inconclusive",
+      "c (at chance) − a [x]: -45.0, no interval (paired over 1 pre-training seed), claimed >: inconclusive"]
+  unpaired = {("a", "x"): Stat(20.0, 1.0, 3), ("b", "x"): Stat(15.0, 1.0, 3)}
+  (result,) = verdicts.evaluate([Claim("a beats b", (Comparison("a", ">", "b"),))], unpaired, ["x"])
+  assert result["checks"][0]["text"] == ("a − b [x]: +5.0 [+2.7, +7.3] (unpaired, Welch: 3 and 3 runs), "
+                                         "claimed >: reproduced")
 
 
 def test_bounds_read_named_values_and_markdown_lists_every_check():
@@ -111,13 +207,18 @@ def test_bad_declarations_are_refused():
 
 def test_report_opens_with_a_line_per_claim(tmp_path):
   tables = tmp_path / "tables"
-  claims = [{"claim": "adaptive beats random", "verdict": "inconclusive", "checks": []},
-            {"claim": "tokens beat RGB", "verdict": "reproduced", "checks": []}]
+  checks = [{"text": "a − b [RGB]: +4.6 [-2.8, +12.0] (paired over 3 pre-training seeds), claimed >: inconclusive"},
+            {"text": "a − b [FSQ]: +1.0 [+0.5, +1.5] (paired over 3 pre-training seeds), claimed >: reproduced"}]
+  claims = [{"claim": "adaptive beats random", "verdict": "inconclusive", "checks": checks},
+            {"claim": "tokens beat RGB", "verdict": "reproduced", "checks": checks[1:]}]
   report.write_table(tables, "1", "strategies", "| body |\n", None, {"profile": "smoke", "claims": claims})
   report.write_table(tables, "5", "quantizers", "| body |\n", None, {"profile": "smoke"})
   text = report.write_report(tables, tmp_path / "REPORT.md").read_text()
   assert text.index("## Claims") < text.index("## Table 1:")
-  assert "| Table 1 | adaptive beats random | inconclusive |\n| Table 1 | tokens beat RGB | reproduced |\n" in text
+  assert ("| Table 1 | adaptive beats random | inconclusive | a − b [RGB]: +4.6 [-2.8, +12.0] (paired over 3 "
+          "pre-training seeds), claimed >: inconclusive<br>a − b [FSQ]: +1.0 [+0.5, +1.5] (paired over 3 "
+          "pre-training seeds), claimed >: reproduced |\n"
+          "| Table 1 | tokens beat RGB | reproduced | a − b [FSQ]: ") in text
   assert "Table 5 |" not in text  # no claim, no line
   empty = tmp_path / "empty"
   report.write_table(empty, "5", "quantizers", "| body |\n", None, {"profile": "smoke"})

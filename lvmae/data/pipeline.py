@@ -11,7 +11,7 @@ from typing import Callable, Iterator, Protocol
 import grain
 import numpy as np
 
-from lvmae.data.slc import CLIP_FRAMES, NUM_CLASSES, SLCSource, SPLIT_SIZES
+from lvmae.data.slc import CLIP_FRAMES, NUM_CLASSES, SLCSource, SPLIT_SIZES, VERSIONS, presets
 from lvmae.validation import ConfigError, check_choice, check_positive
 
 
@@ -22,16 +22,18 @@ class ClipSource(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class SLCData:
-  """The embedded SparseLongCount benchmark (see lvmae.data.slc)."""
+  """The embedded SparseLongCount benchmark (see lvmae.data.slc); `version` 2 is the default."""
   preset: str = "medium"
   size: int = 32
   train_split: str = "unlabelled"
   num_train: int | None = None
   eval_split: str = "val"
   num_eval: int | None = None
+  version: int = 2
 
   def __post_init__(self):
-    check_choice("preset", self.preset, ("easy", "medium", "hard"))
+    check_choice("version", self.version, VERSIONS)
+    check_choice("preset", self.preset, presets(self.version))
     check_choice("size", self.size, (32, 64))
     for field in ("train_split", "eval_split"):
       check_choice(field, getattr(self, field), SPLIT_SIZES)
@@ -68,8 +70,8 @@ class SLCData:
     """`which` is "train" or "eval"; SLC reads every view from the same clips (fixed_view unused)."""
     del fixed_view
     if which == "train":
-      return SLCSource(self.train_split, self.preset, self.size, self.num_train)
-    return SLCSource(self.eval_split, self.preset, self.size, self.num_eval)
+      return SLCSource(self.train_split, self.preset, self.size, self.num_train, self.version)
+    return SLCSource(self.eval_split, self.preset, self.size, self.num_eval, self.version)
 
 
 SAMPLING_MODES = ("dense", "segment", "uniform")

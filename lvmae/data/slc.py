@@ -1,10 +1,11 @@
-"""SparseLongCount (SLC): the procedurally generated default dataset (spec: shared/SLC.md, v1).
+"""SparseLongCount (SLC): the procedurally generated default dataset (spec: shared/SLC.md).
 
-This module owns clip generation and the grain data source. A clip is a pure function of
-(split, index, preset, size): 128 frames of a panning textured background, bouncing distractor
-discs and 8 brief static glyph events (one per 16-frame segment); the label is the number of
-disc glyphs among the 8 events. Side outputs (`info`, `distract`, onsets, kinds, cells) are for
-oracle masks and tests, never model inputs.
+This module owns SLC's splits, versions, seeds, the v1 clip generator and the grain data source.
+A clip is a pure function of (split, index, preset, size, version). v1: 128 frames of a panning
+textured background, bouncing distractor discs and 8 brief static glyph events (one per 16-frame
+segment); the label is the number of disc glyphs among the 8 events. v2 (lvmae.data.slc_v2) is
+the benchmark redesigned so that a small MAE can learn it. Side outputs (`info`, `event_ids`,
+`distract`, onsets, kinds, cells or blocks) are for oracle masks and tests, never model inputs.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import dataclasses
 import operator
 
 import numpy as np
+
+from lvmae.data import slc_v2
 
 SPLIT_SIZES = {"unlabelled": 20_000, "train": 2_000, "val": 2_000, "test": 2_000}
 NUM_CLASSES = 8
@@ -22,7 +25,7 @@ SEGMENT_FRAMES = CLIP_FRAMES // NUM_EVENTS  # 16
 VALID_SIZES = (32, 64)
 
 # Fixed stream ids: changing any of them changes the dataset (bump the version instead).
-_VERSION = 1
+VERSIONS = (1, 2)
 _SPLIT_IDS = {"unlabelled": 11, "train": 12, "val": 13, "test": 14}
 _PRESET_IDS = {"easy": 21, "medium": 22, "hard": 23}
 
@@ -65,19 +68,28 @@ GLYPHS = np.stack([
 GLYPHS.setflags(write=False)
 
 
-def _check(split: str, preset: str, size: int) -> None:
+def presets(version: int) -> tuple[str, ...]:
+  """The preset names of an SLC version."""
+  if version not in VERSIONS:
+    raise ValueError(f"unknown SLC version {version!r}; valid versions: {list(VERSIONS)}")
+  return tuple(PRESETS) if version == 1 else tuple(slc_v2.PRESETS)
+
+
+def _check(split: str, preset: str, size: int, version: int = 1) -> None:
   if split not in SPLIT_SIZES:
     raise ValueError(f"unknown split {split!r}; valid splits: {sorted(SPLIT_SIZES)}")
-  if preset not in PRESETS:
-    raise ValueError(f"unknown preset {preset!r}; valid presets: {sorted(PRESETS)}")
+  if preset not in presets(version):
+    raise ValueError(f"unknown preset {preset!r} of SLC v{version}; valid presets: {sorted(presets(version))}")
   if isinstance(size, bool) or size not in VALID_SIZES:
     raise ValueError(f"size={size!r} is not supported; valid sizes: {list(VALID_SIZES)}")
 
 
-def clip_seed_sequence(split: str, index: int, preset: str = "medium", size: int = 32) -> np.random.SeedSequence:
-  """The seed of one clip. The split id is part of the entropy, so splits use disjoint streams."""
-  _check(split, preset, size)
-  return np.random.SeedSequence([_VERSION, _SPLIT_IDS[split], int(index), _PRESET_IDS[preset], size])
+def clip_seed_sequence(split: str, index: int, preset: str = "medium", size: int = 32,
+                       version: int = 1) -> np.random.SeedSequence:
+  """The seed of one clip. The split id is part of the entropy, so splits use disjoint streams;
+  so is the version, so v1 and v2 clips of the same index are unrelated."""
+  _check(split, preset, size, version)
+  return np.random.SeedSequence([version, _SPLIT_IDS[split], int(index), _PRESET_IDS[preset], size])
 
 
 def _draw_events(rng: np.random.Generator):
@@ -161,20 +173,24 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
   return (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def generate_clip(split: str, index: int, preset: str = "medium", size: int = 32) -> dict[str, np.ndarray]:
+def generate_clip(split: str, index: int, preset: str = "medium", size: int = 32,
+                  version: int = 1) -> dict[str, np.ndarray]:
   """Generates one SLC clip; a pure function of its arguments (byte-identical on every call).
 
   Returns video (128, size, size, 3) uint8, label int64 scalar, info (128, size, size) bool (the
-  whole cell of each event while it is visible), distract (128, size, size) bool (visible
-  distractor pixels, i.e. not covered by a glyph), onsets (8,), kinds (8,) and cells (8, 2)
-  (cell row, cell col; a cell is `4 * size // 32` pixels).
+  whole cell or square of each event while it is visible), event_ids (128, size, size) uint8
+  (event i + 1 where `info`, else 0), distract (128, size, size) bool (visible distractor pixels,
+  i.e. not covered by a glyph), onsets (8,), kinds (8,) and, in v1, cells (8, 2) (cell row, cell
+  col; a cell is `4 * size // 32` pixels), in v2 blocks (8, 2) (see lvmae.data.slc_v2).
   """
-  _check(split, preset, size)
+  _check(split, preset, size, version)
   index = operator.index(index)
   if not 0 <= index < SPLIT_SIZES[split]:
     raise IndexError(f"index {index} out of range for split {split!r} of {SPLIT_SIZES[split]} clips")
+  rng = np.random.default_rng(clip_seed_sequence(split, index, preset, size, version))
+  if version == 2:
+    return slc_v2.generate(rng, preset, size)
   cfg = PRESETS[preset]
-  rng = np.random.default_rng(clip_seed_sequence(split, index, preset, size))
   label, kinds, onsets, cells = _draw_events(rng)
   frames = _background(rng, cfg, size)
   distract = _distractors(rng, frames, cfg.num_distractors, size)
@@ -182,18 +198,19 @@ def generate_clip(split: str, index: int, preset: str = "medium", size: int = 32
 
   cell = _CELL * size // 32
   glyph_rgb = _to_uint8(np.array(cfg.glyph_colour))
-  info = np.zeros(video.shape[:3], dtype=bool)
-  for onset, kind, (row, col) in zip(onsets, kinds, cells):
+  event_ids = np.zeros(video.shape[:3], dtype=np.uint8)
+  for i, (onset, kind, (row, col)) in enumerate(zip(onsets, kinds, cells)):
     when = slice(onset, onset + EVENT_FRAMES)
     ys, xs = slice(row * cell, (row + 1) * cell), slice(col * cell, (col + 1) * cell)
     glyph = np.repeat(np.repeat(GLYPHS[kind], cell // _CELL, 0), cell // _CELL, 1)
     video[when, ys, xs][:, glyph] = glyph_rgb
     distract[when, ys, xs] &= ~glyph
-    info[when, ys, xs] = True
+    event_ids[when, ys, xs] = i + 1
   return {
       "video": video,
       "label": np.array(label, dtype=np.int64),
-      "info": info,
+      "info": event_ids > 0,
+      "event_ids": event_ids,
       "distract": distract,
       "onsets": onsets,
       "kinds": kinds,
@@ -205,16 +222,19 @@ class SLCSource:
   """A grain random-access source over one SLC split (satisfies `grain.python.RandomAccessDataSource`).
 
   Clips are generated on the fly; `num_clips` takes the first clips of the split (smoke runs).
-  The instance is small and picklable, so it works with grain worker processes.
+  An element's `info` is the clip's per-pixel `event_ids` (uint8, 0: no event), so that losses
+  can tell the events apart. The instance is small and picklable (grain worker processes).
   """
 
-  def __init__(self, split: str, preset: str = "medium", size: int = 32, num_clips: int | None = None):
-    _check(split, preset, size)
+  def __init__(self, split: str, preset: str = "medium", size: int = 32, num_clips: int | None = None,
+               version: int = 1):
+    _check(split, preset, size, version)
     total = SPLIT_SIZES[split]
     num_clips = total if num_clips is None else operator.index(num_clips)
     if not 0 < num_clips <= total:
       raise ValueError(f"num_clips={num_clips} must be in [1, {total}] for split {split!r}")
     self.split, self.preset, self.size, self.num_clips = split, preset, size, num_clips
+    self.version = version
 
   def __len__(self) -> int:
     return self.num_clips
@@ -225,14 +245,14 @@ class SLCSource:
       index += self.num_clips
     if not 0 <= index < self.num_clips:
       raise IndexError(f"index {index} out of range for {self!r}")
-    clip = generate_clip(self.split, index, self.preset, self.size)
+    clip = generate_clip(self.split, index, self.preset, self.size, self.version)
     return {
         "video": clip["video"],
         "label": clip["label"].astype(np.int32),
-        "info": clip["info"],
+        "info": clip["event_ids"],
         "index": np.array(index, dtype=np.int32),
     }
 
   def __repr__(self) -> str:
     return (f"SLCSource(split={self.split!r}, preset={self.preset!r}, size={self.size}, "
-            f"num_clips={self.num_clips})")
+            f"num_clips={self.num_clips}, version={self.version})")

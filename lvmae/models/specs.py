@@ -50,8 +50,10 @@ class TransformerSpec:
   def decoder(self, in_width: int, out_dim: int, rngs: nnx.Rngs) -> MAEDecoder:
     return MAEDecoder(in_width, out_dim=out_dim, **self._common(), rngs=rngs)
 
-  def classifier(self, patch_dim: int, num_classes: int, rngs: nnx.Rngs) -> VideoClassifier:
-    return VideoClassifier(self.encoder(patch_dim, rngs), num_classes, rngs=rngs)
+  def classifier(self, patch_dim: int, num_classes: int, rngs: nnx.Rngs, *,
+                 pooling_norm: str = "after_pool") -> VideoClassifier:
+    """The encoder with a mean-pooling classification head (pooling_norm: see VideoClassifier)."""
+    return VideoClassifier(self.encoder(patch_dim, rngs), num_classes, pooling_norm=pooling_norm, rngs=rngs)
 
 
 # Named sizes (ViT-S/B/L as in ViT and VideoMAE; "tiny" and "cpu" for the CPU profiles).

@@ -31,6 +31,10 @@ REMAT_POLICIES = {
     "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
 }
 ATTENTION_IMPLS = (None, "xla", "cudnn")
+# Where the classifier normalises: "after_pool" (VideoMAE's fc_norm: mean of the un-normalised
+# tokens, then LayerNorm) or "per_token" (the encoder's final LayerNorm on every token, mean, then
+# LayerNorm again).
+POOLING_NORMS = ("after_pool", "per_token")
 PARAM_DTYPE = jnp.float32
 
 
@@ -144,12 +148,13 @@ class Transformer(nnx.Module):
     self.blocks = make_blocks(rngs)
     self.norm = _layernorm(width, dtype, rngs)
 
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array, *, final_norm: bool = True) -> jax.Array:
+    """final_norm=False skips the final LayerNorm (its parameters stay, unused)."""
     layer = _apply_block
     if self.remat != "none":
       layer = nnx.remat(layer, policy=REMAT_POLICIES[self.remat], prevent_cse=False)
     x = nnx.scan(layer, in_axes=(nnx.Carry, 0), out_axes=nnx.Carry, unroll=self.scan_unroll or 1)(x, self.blocks)
-    return self.norm(x)
+    return self.norm(x) if final_norm else x
 
 
 class VideoEncoder(nnx.Module):
@@ -167,11 +172,14 @@ class VideoEncoder(nnx.Module):
                                    scan_unroll=scan_unroll, rngs=rngs)
 
   def __call__(self, patches: jax.Array, positions: jax.Array,
-               grid: tuple[int, int, int]) -> jax.Array:
-    """(B, L, patch_dim), (B, L) flat grid indices, static grid -> (B, L, width) in `dtype`."""
+               grid: tuple[int, int, int], *, final_norm: bool = True) -> jax.Array:
+    """(B, L, patch_dim), (B, L) flat grid indices, static grid -> (B, L, width) in `dtype`.
+
+    final_norm=False returns the last block's tokens without the final LayerNorm.
+    """
     x = self.embed(patches)
     x = x + embed_positions(positions, grid, self.width).astype(x.dtype)
-    return self.transformer(x)
+    return self.transformer(x, final_norm=final_norm)
 
 
 class MAEDecoder(nnx.Module):
@@ -209,13 +217,22 @@ class MAEDecoder(nnx.Module):
 class VideoClassifier(nnx.Module):
   """encoder -> mean over tokens -> LayerNorm -> Linear, logits (B, num_classes) float32.
 
+  pooling_norm (see POOLING_NORMS):
+    "after_pool": the tokens of the last block are averaged WITHOUT the encoder's final
+      LayerNorm, then `norm` normalises the mean (VideoMAE's fine-tuning with mean pooling: the
+      per-token norm is an Identity and `fc_norm` a LayerNorm). The encoder's final-norm
+      parameters still exist (a pre-trained encoder loads them) but are not used.
+    "per_token": the encoder's final LayerNorm on every token, the mean, then `norm`.
   head_init_scale: the head kernel is truncated-normal(0.02) times this factor, bias zero; 0.001
   is VideoMAE's fine-tuning default (`--init_scale 0.001`), which starts logits near zero.
   """
 
-  def __init__(self, encoder: VideoEncoder, num_classes: int, *, head_init_scale: float = 0.001,
-               rngs: nnx.Rngs):
+  def __init__(self, encoder: VideoEncoder, num_classes: int, *, pooling_norm: str = "after_pool",
+               head_init_scale: float = 0.001, rngs: nnx.Rngs):
+    if pooling_norm not in POOLING_NORMS:
+      raise ValueError(f"pooling_norm={pooling_norm!r} must be one of {POOLING_NORMS}")
     self.encoder = encoder
+    self.pooling_norm = pooling_norm
     width, dtype = encoder.width, encoder.dtype
     self.norm = _layernorm(width, dtype, rngs)
 
@@ -226,7 +243,7 @@ class VideoClassifier(nnx.Module):
 
   def __call__(self, patches: jax.Array, positions: jax.Array,
                grid: tuple[int, int, int]) -> jax.Array:
-    x = self.encoder(patches, positions, grid)
+    x = self.encoder(patches, positions, grid, final_norm=self.pooling_norm == "per_token")
     x = self.norm(jnp.mean(x.astype(jnp.float32), axis=1).astype(x.dtype))
     return self.head(x).astype(jnp.float32)
 

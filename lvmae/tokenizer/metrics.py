@@ -90,6 +90,22 @@ def event_tokens(info, grid: Sequence[int], clip_frames_indices=None) -> np.ndar
   return x.any(axis=axes).reshape(lead + (gt * gh * gw,))
 
 
+def event_token_ids(event_ids, grid: Sequence[int]):
+  """SLC's per-pixel event ids (..., T, H, W) (0: no event) -> (..., t*h*w) int32 per-token
+  event ids on the token grid: the largest id among the token's pixels (events do not share a
+  token in SLC v2). numpy in, numpy out; jax in (also under jit), jax out."""
+  xp = jnp if isinstance(event_ids, jax.Array) else np
+  ids = xp.asarray(event_ids).astype(xp.int32)
+  gt, gh, gw = (int(g) for g in grid)
+  frames, height, width = ids.shape[-3:]
+  if min(gt, gh, gw) < 1 or frames % gt or height % gh or width % gw:
+    raise ValueError(f"event ids (T, H, W)={(frames, height, width)} are not divisible by the token "
+                     f"grid {(gt, gh, gw)}")
+  lead = ids.shape[:-3]
+  x = ids.reshape(lead + (gt, frames // gt, gh, height // gh, gw, width // gw))
+  return x.max(axis=tuple(len(lead) + a for a in (1, 3, 5))).reshape(lead + (gt * gh * gw,))
+
+
 def topk_mask(scores, budget: float) -> np.ndarray:
   """(B, N) scores -> (B, N) bool: the round(budget * N) highest scores of each clip (ties go to the
   lower token index)."""

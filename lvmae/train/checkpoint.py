@@ -1,4 +1,5 @@
-"""Orbax checkpoints of a run: the train state and the grain iterator, saved together."""
+"""Orbax checkpoints of a run: the train state and the grain iterator, saved together; and the
+pre-trained encoder restored from a pre-training run's final checkpoint (fine-tuning, probes)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +8,9 @@ from typing import Any
 import grain
 import jax
 import orbax.checkpoint as ocp
+from flax import nnx
+
+from lvmae.train.state import abstract_state
 
 
 def abstract_like(tree: Any) -> Any:
@@ -48,3 +52,16 @@ class Checkpointer:
 
   def close(self) -> None:
     self._manager.close()
+
+
+def restore_pretrained_encoder(encoder, pretrained, pretrained_dir: Path) -> None:
+  """Copies the encoder weights of a pre-training run's final checkpoint into `encoder` (an nnx
+  VideoEncoder built from the same spec). `pretrained` is that run's Pretrain stage: it gives the
+  train state's structure (its model and optimiser) and the final step."""
+  checkpointer = Checkpointer(Path(pretrained_dir) / "checkpoints")
+  _, like = abstract_state(pretrained.build_model, pretrained.schedule.optimizer())
+  restored = checkpointer.restore(like, step=pretrained.schedule.steps)
+  checkpointer.close()
+  if restored is None:
+    raise FileNotFoundError(f"no final checkpoint in {pretrained_dir}/checkpoints")
+  nnx.update(encoder, restored[1]["params"]["encoder"])

@@ -15,15 +15,16 @@ from lvmae.data.videos import VideoData
 from lvmae.masking.grid import patchify
 from lvmae.models.mae import gather_tokens
 from lvmae.models.specs import DTYPES, TransformerSpec
-from lvmae.train.checkpoint import Checkpointer
+from lvmae.models.vit import POOLING_NORMS
+from lvmae.train.checkpoint import restore_pretrained_encoder
 from lvmae.train.evaluate import PREDICTIONS, evaluate, split_heads, write_predictions
 from lvmae.train.mixing import mix_batch
 from lvmae.train.optim import Schedule
 from lvmae.train.pretrain import Pretrain
 from lvmae.train.sharding import Parallelism
 from lvmae.train.stage import ClipStage, check_clip_shape
-from lvmae.train.state import abstract_state, normalise_input
-from lvmae.validation import ConfigError
+from lvmae.train.state import normalise_input
+from lvmae.validation import ConfigError, check_choice
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +45,10 @@ class Finetune(ClipStage):
   mixup_alpha: float = 0.0       # Mixup / CutMix on the device (0: off); every head mixed alike
   cutmix_alpha: float = 0.0
   mix_switch_prob: float = 0.5   # with both on: the chance of CutMix over Mixup
+  # Where the classifier normalises (lvmae.models.vit.VideoClassifier): "after_pool" is VideoMAE's
+  # fc_norm (mean of the last block's tokens, then LayerNorm); "per_token" applies the encoder's
+  # final LayerNorm to every token before the mean (and a LayerNorm after it).
+  pooling_norm: str = "after_pool"
 
   batch_keys = ("video", "label")
 
@@ -58,6 +63,7 @@ class Finetune(ClipStage):
         raise ConfigError(field, getattr(self, field), "must be >= 0 (0 turns it off)")
     if not 0.0 <= self.mix_switch_prob <= 1.0:
       raise ConfigError("mix_switch_prob", self.mix_switch_prob, "must be in [0, 1]")
+    check_choice("pooling_norm", self.pooling_norm, POOLING_NORMS)
     if self.pretrained is not None:
       if self.pretrained.encoder != self.encoder:
         raise ConfigError("encoder", self.encoder, f"differs from pretrained.encoder={self.pretrained.encoder}")
@@ -65,7 +71,7 @@ class Finetune(ClipStage):
         raise ConfigError("tubelet", self.tubelet, f"differs from pretrained.tubelet={self.pretrained.tubelet}")
 
   def build_model(self, rngs: nnx.Rngs):
-    return self.encoder.classifier(self.patch_dim, self.data.num_classes, rngs)
+    return self.encoder.classifier(self.patch_dim, self.data.num_classes, rngs, pooling_norm=self.pooling_norm)
 
   def loss(self, model, batch: dict, key: jax.Array) -> tuple[jax.Array, dict]:
     video, heads = batch["video"], self.data.heads
@@ -96,13 +102,7 @@ class Finetune(ClipStage):
 
   def load_pretrained_encoder(self, model, pretrained_dir: Path) -> None:
     """Copies the encoder weights of the pre-training run's final checkpoint into `model`."""
-    checkpointer = Checkpointer(Path(pretrained_dir) / "checkpoints")
-    _, like = abstract_state(self.pretrained.build_model, self.pretrained.schedule.optimizer())
-    restored = checkpointer.restore(like, step=self.pretrained.schedule.steps)
-    checkpointer.close()
-    if restored is None:
-      raise FileNotFoundError(f"no final checkpoint in {pretrained_dir}/checkpoints")
-    nnx.update(model.encoder, restored[1]["params"]["encoder"])
+    restore_pretrained_encoder(model.encoder, self.pretrained, pretrained_dir)
 
   def run(self, run_dir: Path, upstream: dict[str, Path], stop_after: int | None = None) -> dict:
     model = self.build_model(nnx.Rngs(self.seed))

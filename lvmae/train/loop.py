@@ -89,10 +89,12 @@ def fit(*, run_dir: Path, state: Any, step_fn: Callable, batches: grain.DatasetI
   return state, summary
 
 
-def logged_mean(metrics_path: Path, key: str) -> float | None:
-  """The mean of a logged metric over a MetricsLog file (NaN lines left out), None if never logged."""
+def logged_mean(metrics_path: Path, key: str, last_share: float = 1.0) -> float | None:
+  """The mean of a logged metric over a MetricsLog file (NaN lines left out), None if never logged;
+  `last_share` < 1 takes only the last lines (e.g. 0.25: the last quarter of the logged steps)."""
   if not metrics_path.exists():
     return None
-  values = [r[key] for r in map(json.loads, metrics_path.read_text().splitlines()) if key in r]
+  records = [r for r in map(json.loads, metrics_path.read_text().splitlines()) if key in r]
+  values = [r[key] for r in records[len(records) - max(1, math.ceil(last_share * len(records))):]]
   values = [v for v in values if v is not None and math.isfinite(v)]
   return sum(values) / len(values) if values else None

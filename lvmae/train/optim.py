@@ -1,9 +1,11 @@
-"""Optimisation settings: AdamW with a linear warm-up and cosine decay (optax)."""
+"""Optimisation settings: AdamW with a linear warm-up and cosine decay (optax), optional global-norm
+gradient clipping and layer-wise learning-rate decay."""
 from __future__ import annotations
 
 import dataclasses
 
 import jax
+import numpy as np
 import optax
 
 from lvmae.validation import ConfigError, check_positive
@@ -21,6 +23,7 @@ class Schedule:
   b1: float = 0.9
   b2: float = 0.95
   clip_norm: float = 0.0      # global-norm gradient clipping; 0 turns it off
+  layer_decay: float = 1.0    # layer-wise learning-rate decay of the encoder (BEiT); 1 turns it off
   checkpoint_every: int = 1000
   log_every: int = 10
 
@@ -35,6 +38,8 @@ class Schedule:
     for field in ("b1", "b2"):
       if not 0.0 <= getattr(self, field) < 1.0:
         raise ConfigError(field, getattr(self, field), "must be in [0, 1)")
+    if not 0.0 < self.layer_decay <= 1.0:
+      raise ConfigError("layer_decay", self.layer_decay, "must be in (0, 1] (1 turns it off)")
 
   def learning_rate_fn(self) -> optax.Schedule:
     return optax.warmup_cosine_decay_schedule(
@@ -42,12 +47,70 @@ class Schedule:
         decay_steps=self.steps, end_value=self.final_learning_rate)
 
   def optimizer(self) -> optax.GradientTransformation:
-    """AdamW; weight decay on weight matrices ("kernel") only, not biases, norms or tokens."""
-    adamw = optax.adamw(self.learning_rate_fn(), b1=self.b1, b2=self.b2,
-                        weight_decay=self.weight_decay, mask=decay_mask)
+    """AdamW; weight decay on weight matrices ("kernel") only, not biases, norms or tokens.
+
+    The chain: [clip by global norm] -> Adam's scaling -> + weight_decay * param (kernels) ->
+    [x layer-decay scale] -> x -learning rate. The layer-decay scale multiplies the decay term too,
+    as in BEiT / VideoMAE, whose per-layer scale multiplies the learning rate of a parameter group
+    (PyTorch's AdamW applies that rate to both the Adam step and the decoupled weight decay).
+    Without clipping and layer decay this is exactly `optax.adamw`.
+    """
+    layer_decay = [scale_by_layer_decay(self.layer_decay)] if self.layer_decay < 1.0 else []
+    adamw = optax.chain(optax.scale_by_adam(b1=self.b1, b2=self.b2),
+                        optax.add_decayed_weights(self.weight_decay, mask=decay_mask),
+                        *layer_decay,
+                        optax.scale_by_learning_rate(self.learning_rate_fn()))
     if self.clip_norm > 0:
       return optax.chain(optax.clip_by_global_norm(self.clip_norm), adamw)
     return adamw
+
+
+def _names(path) -> tuple[str, ...]:
+  """A pytree path's dict keys / attribute names, without nnx.Variable's trailing `value`."""
+  names = tuple(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", "")))) for k in path)
+  return names[:-1] if names and names[-1] == "value" else names
+
+
+ENCODER_EMBED = ("encoder", "embed")
+ENCODER_BLOCKS = ("encoder", "transformer", "blocks")
+
+
+def layer_decay_scales(params, decay: float):
+  """Per-parameter update scales decay ** (depth + 1 - layer) of a model with an `encoder`
+  (lvmae.models.vit.VideoEncoder): a tree like `params` of numpy float32 arrays.
+
+  Layers (BEiT's layer-wise learning-rate decay): the tubelet embedding `encoder.embed` is layer 0,
+  transformer block j (0-based) is layer j + 1, and every other parameter (the encoder's final
+  norm, the classifier's norm and head, an MAE decoder) is layer depth + 1, scale 1. The blocks are
+  stacked on a leading layer axis, so a block parameter of shape (depth, ...) gets the scales
+  decay ** (depth - j) along axis 0, shaped (depth, 1, ..., 1) to broadcast.
+  Works on arrays and on shapes (jax.ShapeDtypeStruct); raises ValueError without encoder blocks.
+  """
+  leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+  depths = {leaf.shape[0] for path, leaf in leaves if _names(path)[:3] == ENCODER_BLOCKS}
+  if len(depths) != 1:
+    raise ValueError("layer decay needs a model with stacked encoder blocks at encoder.transformer.blocks")
+  depth = depths.pop()
+
+  def scale(path, leaf):
+    names = _names(path)
+    if names[:2] == ENCODER_EMBED:
+      return np.float32(decay ** (depth + 1))
+    if names[:3] == ENCODER_BLOCKS:
+      per_block = decay ** (depth - np.arange(depth, dtype=np.float64))
+      return per_block.astype(np.float32).reshape((depth,) + (1,) * (len(leaf.shape) - 1))
+    return np.float32(1.0)
+
+  return jax.tree_util.tree_map_with_path(scale, params)
+
+
+def scale_by_layer_decay(decay: float) -> optax.GradientTransformation:
+  """Multiplies each update by its layer's scale from `layer_decay_scales` (stateless)."""
+  def scale_updates(updates, params=None):
+    del params
+    scales = layer_decay_scales(updates, decay)
+    return jax.tree.map(lambda u, s: u * s.astype(u.dtype), updates, scales)
+  return optax.stateless(scale_updates)
 
 
 def decay_mask(params):

@@ -25,7 +25,7 @@ from lvmae.masking.tube import num_visible, tube_mask
 from lvmae.models.mae import MAE, gather_tokens
 from lvmae.models.specs import DTYPES, TransformerSpec
 from lvmae.targets.pixels import NORMALISATIONS, pixel_targets
-from lvmae.tokenizer.metrics import event_tokens
+from lvmae.tokenizer.metrics import event_token_ids, event_tokens
 from lvmae.tokenizer.quantizers import FSQ, LFQ
 from lvmae.tokenizer.scorer import selection_scores
 from lvmae.train.flow_scores import FlowScores
@@ -205,6 +205,8 @@ class Pretrain(ClipStage):
     metrics = {"loss_tokens": jnp.sum(weight) / b}
     if "info" in batch:
       metrics["selection_recall"] = _selection_recall(selected, event_tokens(batch["info"], grid))
+      ids = event_token_ids(batch["info"], grid)
+      metrics.update(token_type_losses(per_token, targets, weight, token_types(ids, visible, selected)))
     return loss, metrics
 
   def run(self, run_dir: Path, upstream: dict[str, Path], stop_after: int | None = None) -> dict:
@@ -215,8 +217,52 @@ class Pretrain(ClipStage):
     _, summary = self.train(self.build_model(nnx.Rngs(self.seed)), run_dir, stop_after, source=source,
                             random_offset=not cached)
     summary = {**summary, "tokens": self.num_tokens()}
-    recall = loop.logged_mean(Path(run_dir) / loop.METRICS, "selection_recall")
-    return summary if recall is None else {**summary, "selection_recall": recall}
+    log = Path(run_dir) / loop.METRICS
+    recall = loop.logged_mean(log, "selection_recall")
+    if recall is None:
+      return summary
+    # Each token type's loss and trivial level over the last quarter of the logged steps.
+    by_type = {name: {value: loop.logged_mean(log, f"{value}_{name}", last_share=0.25)
+                      for value in ("loss", "trivial")} for name in TOKEN_TYPES}
+    return {**summary, "selection_recall": recall, "token_losses": by_type}
+
+
+# The loss's token types on SLC (a token is encoder-masked and decoder-selected):
+#   event_seen    an event token whose event has a token the encoder sees (predictable in part);
+#   event_hidden  an event token whose event is wholly hidden from the encoder;
+#   background    every other token (background and distractors).
+TOKEN_TYPES = ("event_seen", "event_hidden", "background")
+
+
+def token_types(ids: jax.Array, visible: jax.Array, selected: jax.Array) -> dict[str, jax.Array]:
+  """(B, K) masks of each token type among the selected tokens, from (B, N) per-token event ids
+  (0: none, < 256), the (B, V) visible and the (B, K) selected token indices."""
+  b = ids.shape[0]
+  rows = jnp.arange(b)[:, None]
+  seen = jnp.zeros((b, 256), bool).at[rows, jnp.take_along_axis(ids, visible, axis=1)].set(True)
+  selected_ids = jnp.take_along_axis(ids, selected, axis=1)
+  event_seen = jnp.take_along_axis(seen, selected_ids, axis=1)
+  is_event = selected_ids > 0
+  return {"event_seen": is_event & event_seen, "event_hidden": is_event & ~event_seen,
+          "background": ~is_event}
+
+
+def token_type_losses(per_token: jax.Array, targets: jax.Array, weight: jax.Array,
+                      types: dict[str, jax.Array]) -> dict[str, jax.Array]:
+  """For each token type: the loss over its weighted (B, K) tokens (`loss_<type>`), its trivial
+  level, the loss of predicting the mean target of those tokens (`trivial_<type>`), and its
+  token count per clip (`count_<type>`). NaN for a type the batch does not have."""
+  out = {}
+  for name, mask in types.items():
+    w = weight * mask.astype(jnp.float32)
+    count = jnp.sum(w)
+    safe = jnp.maximum(count, 1.0)
+    mean_target = jnp.sum(targets * w[..., None], axis=(0, 1)) / safe
+    trivial = jnp.sum(jnp.mean(jnp.square(targets - mean_target), axis=-1) * w) / safe
+    out[f"loss_{name}"] = jnp.where(count > 0, jnp.sum(per_token * w) / safe, jnp.nan)
+    out[f"trivial_{name}"] = jnp.where(count > 0, trivial, jnp.nan)
+    out[f"count_{name}"] = count / per_token.shape[0]
+  return out
 
 
 def _selection_recall(selected: jax.Array, events: jax.Array) -> jax.Array:

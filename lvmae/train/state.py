@@ -67,8 +67,8 @@ def batch_spec(stage) -> dict:
     spec["label"] = jax.ShapeDtypeStruct((b,) if heads == 1 else (b, heads), jnp.int32)
   if "latents" in stage.batch_keys:  # cached token targets
     spec["latents"] = jax.ShapeDtypeStruct((b, *stage.grid, stage.target_dim), jnp.float32)
-  if "info" in stage.batch_keys:     # SLC's event pixel masks of the sampled frames
-    spec["info"] = jax.ShapeDtypeStruct((b, stage.sampling.num_frames, s, s), jnp.bool_)
+  if "info" in stage.batch_keys:     # SLC's per-pixel event ids of the sampled frames (0: none)
+    spec["info"] = jax.ShapeDtypeStruct((b, stage.sampling.num_frames, s, s), jnp.uint8)
   if "scores" in stage.batch_keys:   # cached importance scores
     spec["scores"] = jax.ShapeDtypeStruct((b, stage.grid[0] * stage.grid[1] * stage.grid[2]), jnp.float32)
   return spec

@@ -1,0 +1,125 @@
+"""Tests of SLC v2 (lvmae/data/slc_v2.py) against shared/SLC.md's v2 requirements."""
+import itertools
+
+import jax
+import numpy as np
+import pytest
+
+from lvmae.data import slc, slc_v2
+from lvmae.data.pipeline import SLCData, Sampling, sample_indices
+from lvmae.masking.tube import tube_mask
+from lvmae.tokenizer.metrics import event_token_ids
+from lvmae.validation import ConfigError
+
+CPU_GRID = (8, 8, 8)          # 32 frames of 32x32 in 4x4x4 tubelets: the cpu profile's token grid
+CPU_VIEW = Sampling(32, 4)
+
+
+def _clip(i, split="train", size=32):
+  return slc.generate_clip(split, i, "medium", size, version=2)
+
+
+def test_v2_is_deterministic_and_unrelated_to_v1():
+  a, b = _clip(5), _clip(5)
+  for key in a:
+    assert a[key].tobytes() == b[key].tobytes(), key
+  assert not np.array_equal(a["video"], slc.generate_clip("train", 5)["video"])
+  assert not np.array_equal(a["video"], _clip(6)["video"])
+  assert not np.array_equal(a["video"], _clip(5, "val")["video"])
+
+
+def test_shapes_dtypes_and_event_ids():
+  c = _clip(0)
+  assert c["video"].shape == (128, 32, 32, 3) and c["video"].dtype == np.uint8
+  assert c["event_ids"].dtype == np.uint8 and set(np.unique(c["event_ids"])) == set(range(9))
+  assert np.array_equal(c["info"], c["event_ids"] > 0)
+  assert c["blocks"].shape == (8, 2) and c["kinds"].shape == (8,) and c["onsets"].shape == (8,)
+
+
+def test_each_event_is_an_aligned_8x8_square_shown_inside_its_segment():
+  frames = slc_v2.PRESETS["medium"].event_frames
+  for i in range(20):
+    c = _clip(i)
+    for e, (onset, (row, col)) in enumerate(zip(c["onsets"], c["blocks"])):
+      on = c["event_ids"] == e + 1
+      shown = np.flatnonzero(on.any(axis=(1, 2)))
+      assert np.array_equal(shown, np.arange(onset, onset + frames))
+      segment = e * slc_v2.SEGMENT_FRAMES
+      assert segment + slc_v2.MARGIN <= onset and onset + frames <= segment + 16
+      square = np.zeros((32, 32), bool)
+      square[8 * row: 8 * row + 8, 8 * col: 8 * col + 8] = True
+      assert all(np.array_equal(on[t], square) for t in shown)
+
+
+def test_textures_light_half_of_every_quadrant_and_any_quadrant_names_the_kind():
+  quadrants = {}
+  for kind, dy, dx in itertools.product(range(4), range(4), range(4)):
+    lit = slc_v2._texture(kind, (dy, dx), 8)
+    for qy, qx in itertools.product((0, 4), (0, 4)):
+      q = lit[qy:qy + 4, qx:qx + 4]
+      assert q.sum() == 8, (kind, dy, dx)
+      quadrants.setdefault(q.tobytes(), set()).add(kind)
+  assert all(len(kinds) == 1 for kinds in quadrants.values())  # no quadrant pattern is shared
+  # Averaged over the random phases, every kind lights every pixel equally often.
+  for kind in range(4):
+    mean = np.mean([slc_v2._texture(kind, (dy, dx), 8) for dy in range(4) for dx in range(4)], axis=0)
+    np.testing.assert_allclose(mean, 0.5)
+
+
+def test_glyph_pixels_have_the_event_colour_and_label_counts_checkerboards():
+  labels = []
+  for i in range(40):
+    c = _clip(i)
+    assert int(c["label"]) == int(np.sum(c["kinds"] == 0))
+    labels.append(int(c["label"]))
+    onset, (row, col) = c["onsets"][0], c["blocks"][0]
+    square = c["video"][onset, 8 * row: 8 * row + 8, 8 * col: 8 * col + 8].reshape(64, 3)
+    lit = square.any(axis=1)
+    assert lit.sum() == 32 and len(np.unique(square[lit], axis=0)) == 1  # the event colour on black
+    phases = itertools.product(range(4), range(4))
+    assert any(np.array_equal(lit, slc_v2._texture(int(c["kinds"][0]), p, 8).reshape(64)) for p in phases)
+  assert len(set(labels)) >= 6
+
+
+def test_a_stride_four_view_sees_every_event_once_in_one_time_slice():
+  """The cpu view's Bayes ceiling is 1: from any first frame, each event is in two sampled frames,
+  inside one 4-frame tubelet slice, and its kind is readable there."""
+  for i in range(10):
+    c = _clip(i)
+    for start in range(4):
+      idx = start + 4 * np.arange(32)
+      ids = c["event_ids"][idx]
+      for e in range(8):
+        frames = np.flatnonzero((ids == e + 1).any(axis=(1, 2)))
+        assert len(frames) == 2 and np.all(frames // 4 == e), (i, start, e)
+
+
+def test_events_are_partly_visible_under_the_cpu_tube_mask():
+  """At least 20% of masked event tokens have a token of their event visible (90% tube mask)."""
+  rng, key = np.random.default_rng(0), jax.random.key(0)
+  with_visible_part = total = 0
+  for i in range(120):
+    ids = event_token_ids(_clip(i, "unlabelled")["event_ids"][sample_indices(128, CPU_VIEW, rng)], CPU_GRID)
+    visible, masked = map(np.asarray, tube_mask(jax.random.fold_in(key, i), CPU_GRID, 0.9))
+    events = ids[masked][ids[masked] > 0]
+    with_visible_part += np.isin(events, ids[visible][ids[visible] > 0]).sum()
+    total += len(events)
+  assert with_visible_part / total >= 0.2
+
+
+def test_size_64_doubles_the_squares():
+  c = _clip(3, size=64)
+  e, (row, col), onset = 0, c["blocks"][0], c["onsets"][0]
+  on = c["event_ids"][onset] == e + 1
+  assert on.sum() == 256 and on[16 * row: 16 * row + 16, 16 * col: 16 * col + 16].all()
+
+
+def test_versions_and_presets_are_checked():
+  assert SLCData().version == 2 and SLCData(version=1, preset="hard").preset == "hard"
+  with pytest.raises(ConfigError, match="version"):
+    SLCData(version=3)
+  with pytest.raises(ConfigError, match="preset"):
+    SLCData(version=2, preset="hard")
+  with pytest.raises(ValueError, match="version"):
+    slc.generate_clip("train", 0, version=0)
+  assert SLCData(num_train=8).source("train").version == 2
