@@ -9,10 +9,11 @@ from lvmae.report import id_order
 
 
 def tables() -> dict[str, GridTable | CardTable | SelectionFigure | CostFigure | FramesFitTable]:
-  """Every registered table, by id ("1", "11", ...), found by scanning this package."""
+  """Every registered table, by id ("acceptance", "1", "11", ...): the TABLE of each module of this
+  package (every module but `spec`)."""
   out = {}
   for info in pkgutil.iter_modules(__path__):
-    if info.name.startswith(("table", "figure")):
+    if info.name != "spec":
       table = importlib.import_module(f"{__name__}.{info.name}").TABLE
       out[table.id] = table
   return dict(sorted(out.items(), key=lambda kv: id_order(kv[0])))

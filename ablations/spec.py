@@ -13,8 +13,11 @@ from typing import NamedTuple, Sequence
 import fiddle as fdl
 
 import experiments
+from lvmae import runs
 from lvmae.data.videos import NO_FLIP
-from lvmae.verdicts import Bound, Claim, Comparison  # the tables declare their claims with these
+from lvmae.train.pretrain import TOKEN_TYPES
+# The tables declare their claims with these (mean_of, loss_ratio_of: the values a Bound reads).
+from lvmae.verdicts import Bound, Claim, Comparison, loss_ratio_of, mean_of
 
 # Upstream stages a cell may plug in (`pretrained.importance=@name`); absent (None) otherwise.
 OPTIONAL_STAGES = ("pretrained.tokens", "pretrained.importance")
@@ -24,10 +27,12 @@ OPTIONAL_STAGES = ("pretrained.tokens", "pretrained.importance")
 class Cell:
   row: str
   column: str
-  seed: int                           # the grid's seed: the pre-training's where there is one (seed_sets)
+  seed: int | None                    # the grid's seed: the pre-training's where there is one (seed_sets);
+                                      # None: a deterministic floor's one run
   experiment: str
   sets: tuple[str, ...]
   profile_sets: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (profile, overrides applied last there)
+  floor: bool = False                 # a floor row's cell (GridTable.floors)
 
   def sets_at(self, profile: str) -> tuple[str, ...]:
     """The cell's overrides at `profile`, less those into an optional upstream stage that the cell
@@ -92,19 +97,35 @@ def clip_sets(num_frames: int, stride: int, stages: Sequence[str] = ("", "pretra
                for field, value in (("num_frames", num_frames), ("stride", stride)))
 
 
-def seed_sets(seed: int, downstream_seed: int = 0, pretrains: bool = True) -> tuple[str, ...]:
-  """The seeds of one cell. With a pre-training stage, the grid's `seed` is the pre-training seed
-  (it fixes the pre-training's data order and masks, so the same seed in every row makes the rows'
-  cells paired) and the run itself (fine-tuning, probing) takes the table's fixed
-  `downstream_seed`; without one (e.g. `supervised`) the grid's seed is the run's own."""
-  if not pretrains:
+def seed_sets(seed: int, downstream_seed: int = 0, pretraining: str | None = "pretrained") -> tuple[str, ...]:
+  """The seeds of one cell. With a pre-training stage (at the dotted path `pretraining`:
+  `pretraining_path`), the grid's `seed` is the pre-training seed (it fixes the pre-training's data
+  order and masks, so the same seed in every row makes the rows' cells paired) and the run itself
+  (fine-tuning, probing) takes the table's fixed `downstream_seed`; without one (`pretraining`
+  None, e.g. `supervised`) the grid's seed is the run's own."""
+  if pretraining is None:
     return (f"seed={seed}",)
-  return (f"seed={downstream_seed}", f"pretrained.seed={seed}")
+  return (f"seed={downstream_seed}", f"{pretraining}.seed={seed}")
+
+
+def pretraining_path(experiment: str) -> str | None:
+  """Where an experiment's pre-training stage is (`pretrained`, `features.pretrained` in a probe),
+  None if its runs do not start from one."""
+  return runs.pretraining_path(experiments.get(experiment, "smoke"))
 
 
 def has_pretraining(experiment: str) -> bool:
-  """Whether an experiment's runs start from a pre-training stage (a `pretrained` upstream)."""
-  return getattr(experiments.get(experiment, "smoke"), "pretrained", None) is not None
+  """Whether an experiment's runs start from a pre-training stage (a `pretrained` upstream, at any depth)."""
+  return pretraining_path(experiment) is not None
+
+
+def restaged(sets: Sequence[str], stage: str) -> tuple[str, ...]:
+  """Overrides written for a fine-tuning's pre-training (`pretrained.` ..., e.g. DECODER_STRATEGIES)
+  moved to the pre-training stage at another path, e.g. a probe's `features.pretrained`."""
+  wrong = [s for s in sets if not s.startswith("pretrained.")]
+  if wrong:
+    raise ValueError(f"overrides {wrong} are not into the `pretrained` stage, so they cannot move to `{stage}`")
+  return tuple(f"{stage}.{s.removeprefix('pretrained.')}" for s in sets)
 
 
 # The full method with ViT-L at 128 frames (25% token drop when fine-tuning): the paper's SOTA rows.
@@ -116,12 +137,37 @@ def grid_cells(experiment: str, rows: dict[str, Sequence[str]], columns: dict[st
                seeds: Sequence[int], by_profile: tuple = (), downstream_seed: int = 0) -> list[Cell]:
   """One cell per row x column x seed: the row's, then the column's, then the seed's overrides
   (`seed_sets`: the seed is the pre-training's where the experiment has one)."""
-  pretrains = has_pretraining(experiment)
+  pretraining = pretraining_path(experiment)
   return [Cell(row, column, seed, experiment,
-               tuple(row_sets) + tuple(col_sets) + seed_sets(seed, downstream_seed, pretrains), by_profile)
+               tuple(row_sets) + tuple(col_sets) + seed_sets(seed, downstream_seed, pretraining), by_profile)
           for row, row_sets in rows.items()
           for column, col_sets in columns.items()
           for seed in seeds]
+
+
+@dataclasses.dataclass(frozen=True)
+class Floor:
+  """A floor row of a GridTable: runs of another experiment, without pre-training, that every row
+  should beat (a probe on an untrained encoder, a probe on raw pixels). It takes none of the
+  table's row or column overrides (only its own `sets` and the table's `profile_sets`): its runs
+  fill every column of its row. Its seeds pair with no row's (comparisons with it are unpaired).
+
+  seed_field: the field the grid's seed sets: the run's own `seed` (the default), or another, e.g.
+  an untrained encoder's initialisation seed `features.seed` (the run's own `seed` is then the
+  table's `downstream_seed`, as in the other rows); None for a deterministic floor: one run
+  (seed `downstream_seed`) whatever the table's seeds.
+  """
+  experiment: str
+  sets: Sequence[str] = ()
+  seed_field: str | None = "seed"
+
+  def seed_sets(self, seed: int | None, downstream_seed: int) -> tuple[str, ...]:
+    """The overrides of the floor's run for the grid's `seed` (None for a deterministic floor)."""
+    if self.seed_field is None:
+      return (f"seed={downstream_seed}",)
+    if self.seed_field == "seed":
+      return (f"seed={seed}",)
+    return (f"seed={downstream_seed}", f"{self.seed_field}={seed}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,8 +175,9 @@ class GridTable:
   """Rows x columns x seeds of one experiment; each cell reports `metric` of its result.json.
 
   `seeds` are pre-training seeds where the experiment pre-trains (every row's cell of a seed shares
-  its pre-training data order and masks: comparisons are paired over them), each fine-tuned with
-  the one `downstream_seed`; without pre-training they are the runs' own seeds (`seed_sets`)."""
+  its pre-training data order and masks: comparisons are paired over them), each fine-tuned (or
+  probed) with the one `downstream_seed`; without pre-training they are the runs' own seeds
+  (`seed_sets`). `floors` add rows of other experiments' runs (Floor) below the rows."""
   id: str
   title: str
   experiment: str
@@ -164,6 +211,15 @@ class GridTable:
   # Optional: a column of each row's compiled train-step memory relative to a reference row,
   # at a fixed setting: (experiment, profile, shared --set overrides, row -> overrides, reference row).
   memory_column: tuple[str, str, Sequence[str], dict[str, Sequence[str]], str] | None = None
+  # Optional: floor rows, drawn after the rows and marked as floors: label -> Floor. Claims may name them.
+  floors: dict[str, Floor] | None = None
+  # Optional: the stage path of the cells' pre-training (e.g. "pretrained") whose token-type losses
+  # (SLC; result.json `token_losses`) a second table shows: per row, each token type's loss and
+  # trivial level, mean over the row's runs of that stage. Bounds read the mean ratios (loss_ratio_of).
+  token_losses: str | None = None
+  # Optional: the table is a test of this name: its page opens with "<name>: PASS" when every claim
+  # is reproduced, "<name>: FAIL" otherwise.
+  pass_fail: str = ""
 
   def memory_configs(self) -> tuple[dict[str, fdl.Config], str, str] | None:
     """(row -> config, profile, reference row) of the memory column, or None."""
@@ -185,17 +241,35 @@ class GridTable:
     unknown = {row for rows in (self.skip_rows or {}).values() for row in rows} - set(self.rows)
     if unknown:
       raise ValueError(f"table {self.id}: skip_rows names rows it does not have: {sorted(unknown)}")
+    for label, floor in (self.floors or {}).items():
+      if label in self.rows:
+        raise ValueError(f"table {self.id}: floor {label!r} is also a row")
+      if has_pretraining(floor.experiment):
+        raise ValueError(f"table {self.id}: floor {label!r} ({floor.experiment}) pre-trains: make it a row")
     self._check_claims({c for columns in column_sets for c in columns} | set(self.metrics or {}))
 
+  def labels(self) -> list[str]:
+    """Every row label as drawn: the rows, then the floors."""
+    return list(self.rows) + list(self.floors or {})
+
   def _check_claims(self, columns: set[str]) -> None:
-    """Every check of a claim names rows and columns of this table."""
+    """Every check of a claim names rows (or floors) and columns of this table, and every Bound
+    values it has: a row's memory, a cell's mean (mean_of) or a row's token-type loss ratio
+    (loss_ratio_of)."""
+    rows = self.labels()
+    values = set(self.rows) | {mean_of(row, column) for row in rows for column in columns}
+    if self.token_losses is not None:
+      values |= {loss_ratio_of(row, kind) for row in self.rows for kind in TOKEN_TYPES}
     for claim in self.claims:
       for check in claim.checks:
-        named = [check.left, check.right] if isinstance(check, Comparison) else [(check.left, None), (check.right, None)]
-        for row, column in named:
-          if row not in self.rows or (column is not None and column not in columns):
-            raise ValueError(f"table {self.id}: claim {claim.text!r} names a cell it does not have: "
-                             f"{row!r}, {column!r}")
+        if isinstance(check, Comparison):
+          unknown = [(row, column) for row, column in (check.left, check.right)
+                     if row not in rows or (column is not None and column not in columns)]
+        else:
+          unknown = [name for name in (check.left, check.right) if isinstance(name, str) and name not in values]
+        if unknown:
+          raise ValueError(f"table {self.id}: claim {claim.text!r} names a cell it does not have: "
+                           f"{', '.join(map(repr, unknown))}")
 
   def columns_at(self, profile: str) -> dict[str, Sequence[str]]:
     """The columns at `profile`: `profile_columns[profile]` where given, else `columns`."""
@@ -212,10 +286,20 @@ class GridTable:
     return {column: ("", self.metric, self.scale) for column in self.columns_at(profile)}
 
   def cells(self, profile: str) -> list[Cell]:
-    """The cells built and run at `profile` (its columns; skipped rows left out)."""
+    """The cells built and run at `profile` (its columns; skipped rows left out), then the floors'."""
     by_profile = tuple((p, tuple(sets)) for p, sets in (self.profile_sets or {}).items())
     rows = {row: sets for row, sets in self.rows.items() if row not in self.skipped(profile)}
-    return grid_cells(self.experiment, rows, self.columns_at(profile), self.seeds, by_profile, self.downstream_seed)
+    return (grid_cells(self.experiment, rows, self.columns_at(profile), self.seeds, by_profile, self.downstream_seed)
+            + self._floor_cells(profile, by_profile))
+
+  def _floor_cells(self, profile: str, by_profile: tuple) -> list[Cell]:
+    """A floor's cells: one per column and seed (one per column for a deterministic floor, seed
+    None), each column's the same run."""
+    return [Cell(label, column, seed, floor.experiment,
+                 tuple(floor.sets) + floor.seed_sets(seed, self.downstream_seed), by_profile, floor=True)
+            for label, floor in (self.floors or {}).items()
+            for column in self.columns_at(profile)
+            for seed in (self.seeds if floor.seed_field is not None else (None,))]
 
 
 def dataset_sets(name: str, stages: Sequence[str] = ("", "pretrained.", "pretrained.tokens.",
@@ -307,7 +391,8 @@ class SelectionFigure:
       raise ValueError(f"{self.id}: no panel reads scores from an experiment, so there are no clips to draw")
     if any(not isinstance(check, Bound) for claim in self.claims for check in claim.checks):
       raise ValueError(f"{self.id}: a figure's claims are Bounds on its panels' recalls")
-    names = {name for claim in self.claims for check in claim.checks for name in (check.left, check.right)}
+    names = {name for claim in self.claims for check in claim.checks for name in (check.left, check.right)
+             if isinstance(name, str)}  # a number on a Bound's right is a constant
     if names - set(self.panels):
       raise ValueError(f"{self.id}: claims name panels it does not have: {sorted(names - set(self.panels))}")
 

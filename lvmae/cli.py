@@ -169,12 +169,14 @@ def _unique_runs(cfgs) -> list:
 
 
 def _selected(table, cells: list, args) -> list:
-  """The cells of `--seeds` and `--rows` when given (all otherwise)."""
-  for option, chosen, known in (("--seeds", args.seeds, table.seeds), ("--rows", args.rows, table.rows)):
+  """The cells of `--seeds` and `--rows` when given (all otherwise); a deterministic floor's one
+  run (seed None) is in whatever the seeds."""
+  rows = list(table.rows) + list(getattr(table, "floors", None) or {})
+  for option, chosen, known in (("--seeds", args.seeds, table.seeds), ("--rows", args.rows, rows)):
     unknown = [c for c in chosen or () if c not in known]
     if unknown:
       raise ValueError(f"{option} {unknown}: table {table.id} has {list(known)}")
-  return [cell for cell in cells if (args.seeds is None or cell.seed in args.seeds)
+  return [cell for cell in cells if (args.seeds is None or cell.seed is None or cell.seed in args.seeds)
           and (args.rows is None or cell.row in args.rows)]
 
 
@@ -210,7 +212,8 @@ def _execute_all(table, todo, runs_dir) -> None:
     state = "reused"
     if not runs.is_finished(runs_dir / rid):
       state = "running" + _time_left(runs.seconds_left(run_dirs))
-    print(f"[table {table.id}: run {i}/{len(todo)}] {rid} ({cell.row} | {cell.column} | seed {cell.seed}) {state}",
+    seed = "-" if cell.seed is None else cell.seed  # None: a deterministic floor's one run
+    print(f"[table {table.id}: run {i}/{len(todo)}] {rid} ({cell.row} | {cell.column} | seed {seed}) {state}",
           flush=True)
     runs.execute(cfg, runs_dir)
 

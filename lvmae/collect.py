@@ -18,12 +18,16 @@ from lvmae.data.pipeline import fixed_views
 from lvmae.masking import decoder
 from lvmae.tokenizer import metrics
 from lvmae.train.evaluate import PREDICTIONS
+from lvmae.train.pretrain import TOKEN_TYPES
 
 
 def stage_config(cfg, path: str):
-  """The config of the stage at a dotted upstream path ("" is the config itself)."""
+  """The config of the stage at a dotted upstream path ("" is the config itself); None where the
+  config has no such stage (e.g. a floor's probe, which has no pre-training)."""
   for name in filter(None, path.split(".")):
-    cfg = getattr(cfg, name)
+    cfg = getattr(cfg, name, None)
+    if cfg is None:
+      return None
   return cfg
 
 
@@ -34,27 +38,30 @@ def compute_seconds(runs_dir, run_ids) -> float:
 
 def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=None, memory_cfgs=None,
          cells: int | None = None) -> None:
-  """A GridTable's cells at `profile` (mean ± std over seeds) beside the paper's numbers, its row
-  metrics and its claims' verdicts (each cell's values by seed go to lvmae.verdicts, which pairs
-  them over the pre-training seeds); `cost_cfgs` (label -> (config, profile, budget GiB)) are
-  settings reported from XLA's compiled memory, not run; `memory_cfgs` ((row -> config, profile,
-  reference row)) adds a column of memory relative to a row; `cells`: how many cells the grid has
-  when `cfgs` holds only some (a look at a grid still running), said in a note."""
+  """A GridTable's cells at `profile` (mean ± std over seeds) beside the paper's numbers, its floor
+  rows, row metrics, token-type losses and its claims' verdicts (each cell's values by seed go to
+  lvmae.verdicts, which pairs them over the pre-training seeds); `cost_cfgs` (label -> (config,
+  profile, budget GiB)) are settings reported from XLA's compiled memory, not run; `memory_cfgs`
+  ((row -> config, profile, reference row)) adds a column of memory relative to a row; `cells`: how
+  many cells the grid has when `cfgs` holds only some (a look at a grid still running), said in a note."""
   records, measures, seen = [], table.measures(profile), set()
   for cell, cfg in cfgs:
     for label, (path, key, scale) in measures.items():
-      if table.metrics is None and label != cell.column:
+      stage = stage_config(cfg, path)
+      if (table.metrics is None and label != cell.column) or stage is None:
         continue
-      run_dir = runs_dir / runs.run_id(stage_config(cfg, path))
+      run_dir = runs_dir / runs.run_id(stage)
       if (cell.row, label, run_dir.name) in seen:  # an upstream run shared by the seeds counts once
         continue
       seen.add((cell.row, label, run_dir.name))
       value = runs.read_result(run_dir).get(key)
       records.append({"row": cell.row, "column": label, "seed": cell.seed,
                       "value": float("nan") if value is None else value * scale, "run": run_dir.name})
-  paper = report.read_paper(paper_dir / f"table{table.id}.csv")
-  skipped = table.skipped(profile)
-  df = report.grid_table(records, list(table.rows), list(measures), paper)
+  paper = report.read_paper(report.table_path(paper_dir, table.id, ".csv"))
+  skipped, floors = table.skipped(profile), table.floors or {}
+  df = report.grid_table(records, table.labels(), list(measures), paper)
+  if floors:
+    df["floor"] = df.row.isin(floors)
   extra, notes = {}, []
   metric_records = []
   for label, (path, key, scale) in (table.row_metrics or {}).items():
@@ -72,7 +79,9 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=
     label = f"memory vs {reference} ({memory_profile} profile)"
     extra[label] = {row: f"{b / memory[reference]:.2f}x ({b / 2**30:.1f} GiB)" for row, b in memory.items()}
     df[label] = [memory[row] / memory[reference] if row in memory else float("nan") for row in df.row]
-  body = report.grid_markdown(df, list(measures), "row", table.metric_label, extra, skipped)
+  body = report.grid_markdown(df, list(measures), "row", table.metric_label, extra, skipped, floors=list(floors))
+  if floors:
+    notes.append(_floors_note(table))
   judged = _predicted_one_class(records, runs_dir)
   by_cell = _one_class_by_cell(records, judged)
   if any(judged.values()):
@@ -94,11 +103,21 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=
   stats = {(r["row"], c): verdicts.Stat(r[f"{c} mean"], r[f"{c} std"], r[f"{c} n"], (r["row"], c) in at_chance,
                                         by_seed.get((r["row"], c), {}), seeds_are.get(r["row"], ""))
            for r in df.to_dict("records") for c in measures}
-  claims = verdicts.evaluate(table.claims, stats, list(measures), {row: b / 2**30 for row, b in memory.items()})
+  values = {row: b / 2**30 for row, b in memory.items()}  # what the claims' Bounds read, by name
+  values.update({verdicts.mean_of(row, column): stat.mean for (row, column), stat in stats.items()})
+  token_losses = []
+  if table.token_losses is not None:
+    text, ratios, token_losses = _token_loss_table(table.rows, cfgs, runs_dir, table.token_losses)
+    body += text
+    values.update(ratios)
+  claims = verdicts.evaluate(table.claims, stats, list(measures), values)
   body += verdicts.markdown(claims)
+  if table.pass_fail:
+    body = _pass_fail_line(table.pass_fail, claims) + body
   compute = compute_seconds(runs_dir, run_ids)
   meta = {"profile": profile, "git_sha": runs.git_sha(), "compute_seconds": compute, "num_runs": len(run_ids),
           "claim": table.claim, "claims": claims, "cells": records, "row_metrics": metric_records,
+          "token_losses": token_losses, "pass_fail": _passed(claims) if table.pass_fail else None,
           "cost_rows": costs, "memory_bytes": memory, "one_class_runs": sorted(r for r, one in judged.items() if one),
           "cells_collected": len(cfgs), "cells_in_grid": len(cfgs) if cells is None else cells}
   report.write_table(results / "tables", table.id, table.title, body, df, meta)
@@ -114,13 +133,80 @@ def _values_by_seed(records) -> dict[tuple[str, str], dict[int, float]]:
 
 def _seed_kinds(cfgs) -> dict[str, str]:
   """row -> what its cells' seeds are: pre-training seeds where they pre-train (each fine-tuned
-  with the table's one downstream seed), else the runs' own seeds; "" for a row with both. Cells
-  whose seeds are of the same kind are compared paired by seed, others unpaired (lvmae.verdicts)."""
+  or probed with the table's one downstream seed), else the runs' own seeds; "" for a row with both
+  and for a floor (its seeds pair with no row's). Cells whose seeds are of the same kind are
+  compared paired by seed, others unpaired (lvmae.verdicts)."""
   kinds = {}
   for cell, cfg in cfgs:
-    kind = verdicts.PRETRAINING_SEEDS if getattr(cfg, "pretrained", None) is not None else verdicts.OWN_SEEDS
-    kinds[cell.row] = kind if kinds.get(cell.row, kind) == kind else ""
+    kind = verdicts.PRETRAINING_SEEDS if runs.pretraining_path(cfg) is not None else verdicts.OWN_SEEDS
+    kinds[cell.row] = kind if kinds.get(cell.row, kind) == kind and not cell.floor else ""
   return kinds
+
+
+def _floors_note(table) -> str:
+  """The note on a table's floor rows: what each is and what its seeds are."""
+  described = []
+  for label, floor in table.floors.items():
+    seeds = "deterministic, one run" if floor.seed_field is None else f"the table's seeds as `{floor.seed_field}`"
+    described.append(f"{label} (`{floor.experiment}`: {seeds})")
+  return (f"Floors (in italics; runs that every row should beat, with none of the rows' or columns' overrides): "
+          f"{'; '.join(described)}. Comparisons with a floor are unpaired (Welch).")
+
+
+def _token_loss_table(rows, cfgs, runs_dir, path: str) -> tuple[str, dict[str, float], list[dict]]:
+  """The token-type losses (result.json `token_losses`, SLC) of each row's `path` runs (its
+  pre-training): a markdown table of each type's mean loss and mean trivial level over the row's
+  runs, and the mean of their per-run ratios; those mean ratios by name (verdicts.loss_ratio_of);
+  a record per run and type. A run shared by cells of a row counts once; rows without such a stage
+  (floors) are left out, rows without a finished run show '-'."""
+  found, seen, staged = [], set(), set()
+  for cell, cfg in cfgs:
+    stage = stage_config(cfg, path)
+    if stage is None:
+      continue
+    staged.add(cell.row)
+    run_dir = runs_dir / runs.run_id(stage)
+    if (cell.row, run_dir.name) in seen or not runs.is_finished(run_dir):
+      continue
+    seen.add((cell.row, run_dir.name))
+    losses = runs.read_result(run_dir).get("token_losses") or {}
+    for kind in TOKEN_TYPES:
+      loss, trivial = ((losses.get(kind) or {}).get(value) for value in ("loss", "trivial"))
+      if loss is not None and trivial:  # None: no token of this type was logged
+        found.append({"row": cell.row, "seed": cell.seed, "type": kind, "loss": loss, "trivial": trivial,
+                      "ratio": loss / trivial, "run": run_dir.name})
+  lines = ["", f"Token-type losses of the pre-training (`{path}`): mean loss / mean trivial level (mean of the "
+           "per-run ratios) over each row's runs, over the last quarter of the logged steps; the trivial level is "
+           "the loss of predicting those tokens' mean target (lvmae/train/pretrain.py); n/a where no run logged a "
+           "token of that type.", "",
+           "| row | runs | " + " | ".join(f"{kind}: loss / trivial (ratio)" for kind in TOKEN_TYPES) + " |",
+           "|" + "---|" * (2 + len(TOKEN_TYPES))]
+  ratios = {}
+  for row in (r for r in rows if r in staged):
+    row_runs = {f["run"] for f in found if f["row"] == row}
+    shown = []
+    for kind in TOKEN_TYPES:
+      these = [f for f in found if f["row"] == row and f["type"] == kind]
+      if not these:
+        shown.append("-" if not row_runs else "n/a")
+        continue
+      mean = {key: float(np.mean([f[key] for f in these])) for key in ("loss", "trivial", "ratio")}
+      ratios[verdicts.loss_ratio_of(row, kind)] = mean["ratio"]
+      shown.append(f"{mean['loss']:.3f} / {mean['trivial']:.3f} ({mean['ratio']:.2f})")
+    lines.append(f"| {row} | {len(row_runs)} | " + " | ".join(shown) + " |")
+  return "\n".join(lines) + "\n", ratios, found
+
+
+def _passed(claims: list[dict]) -> str:
+  """PASS when the table checks claims and every one is reproduced, FAIL otherwise."""
+  return "PASS" if claims and all(c["verdict"] == verdicts.REPRODUCED for c in claims) else "FAIL"
+
+
+def _pass_fail_line(name: str, claims: list[dict]) -> str:
+  """A test table's first line: "**<name>: PASS**" or FAIL, with each claim's verdict (its numbers
+  follow in the claims)."""
+  each = "; ".join(f"{c['claim']}: {c['verdict']}" for c in claims)
+  return f"**{name}: {_passed(claims)}** (PASS needs every claim reproduced): {each}.\n\n"
 
 
 def _predicted_one_class(records, runs_dir) -> dict[str, bool]:
@@ -160,7 +246,10 @@ def _row_metric(rows, cfgs, runs_dir, path: str, key: str, scale: float) -> tupl
   cells of a row counts once."""
   found, seen = [], set()
   for cell, cfg in cfgs:
-    run_dir = runs_dir / runs.run_id(stage_config(cfg, path))
+    stage = stage_config(cfg, path)
+    if stage is None:  # a floor without this stage
+      continue
+    run_dir = runs_dir / runs.run_id(stage)
     if (cell.row, run_dir.name) in seen:
       continue
     seen.add((cell.row, run_dir.name))
@@ -199,7 +288,7 @@ def real_data(table, cfgs, runs_dir, results, paper_dir) -> None:
       value = _real_data_value(run_dir, table.columns[cell.column][1], table.scale)
       records.append({"row": cell.row, "column": cell.column, "seed": cell.seed, "value": value, "run": run_dir.name})
       run_ids.append(run_dir.name)
-  paper = report.read_paper(paper_dir / f"table{table.id}.csv")
+  paper = report.read_paper(report.table_path(paper_dir, table.id, ".csv"))
   others = [] if paper is None else [r for r in dict.fromkeys(paper.row) if r not in table.rows]
   df = report.grid_table(records, list(table.rows) + others, list(table.columns), paper)
   body = report.grid_markdown(df, list(table.columns), "row", table.metric_label)

@@ -1,5 +1,5 @@
-"""Figures: token selections over clips (Figures 3 and 4: frames above, kept tokens below) and
-cost curves (Figure 1: memory and FLOPs across settings).
+"""Figures: token selections over clips (Figures 3 and 4: frames above, kept tokens below), cost
+curves (Figure 1: memory and FLOPs across settings) and pre-training loss curves by token type.
 
 Rendering only: for selections, callers pass the frames, one boolean keep mask per panel on the
 token grid and, for SLC, the event pixel mask, which is outlined so a reader sees whether
@@ -77,6 +77,32 @@ def cost_figure(path: Path, labels: list[str], memory_gib: np.ndarray, gflops: n
   for ax in (mem_ax, flop_ax):
     ax.set_xticks(x, labels)
     ax.set_xlabel(x_label)
+  if title:
+    fig.suptitle(title, fontsize=9)
+  return _save(fig, path)
+
+
+def token_loss_figure(path: Path, curves: dict[str, dict[str, tuple]], *, title: str = "") -> Path:
+  """Writes a PNG with one panel per token type: each run's loss over steps (solid) beside its
+  trivial, predict-the-mean level (dashed, same colour).
+
+  curves: run label -> token type -> (steps, losses, trivial levels), three equal-length sequences.
+  """
+  types = list(dict.fromkeys(t for by_type in curves.values() for t in by_type))
+  fig, axes = plt.subplots(1, len(types), figsize=(3.6 * len(types), 3.2), squeeze=False)
+  colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+  for ax, kind in zip(axes[0], types):
+    for i, (label, by_type) in enumerate(curves.items()):
+      if kind not in by_type:
+        continue
+      steps, losses, trivial = (np.asarray(v, float) for v in by_type[kind])
+      colour = colours[i % len(colours)]
+      ax.plot(steps, losses, color=colour, linewidth=1.2, label=label)
+      ax.plot(steps, trivial, color=colour, linewidth=1.0, linestyle="--")
+    ax.set_title(kind.replace("_", " "), fontsize=9)
+    ax.set_xlabel("pre-training step")
+    ax.set_ylabel("loss (dashed: trivial level)")
+  axes[0][0].legend(fontsize=7)
   if title:
     fig.suptitle(title, fontsize=9)
   return _save(fig, path)

@@ -63,14 +63,16 @@ NOT_AT_PROFILE = "n/a (not at this profile)"
 
 
 def grid_markdown(table: pd.DataFrame, columns: Sequence[str], row_header: str, metric_label: str,
-                  extra: dict[str, dict[str, str]] | None = None, skipped: Sequence[str] = ()) -> str:
+                  extra: dict[str, dict[str, str]] | None = None, skipped: Sequence[str] = (),
+                  floors: Sequence[str] = ()) -> str:
   """Ours and the paper's per column; `extra`: more columns, label -> {row: shown text};
-  `skipped`: rows not built at this profile (ours shown as NOT_AT_PROFILE)."""
+  `skipped`: rows not built at this profile (ours shown as NOT_AT_PROFILE); `floors`: floor rows
+  (their labels in italics)."""
   extra = extra or {}
   head = [row_header] + [h for c in columns for h in (f"{c}: ours", f"{c}: paper")] + list(extra)
   lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   for _, r in table.iterrows():
-    cells = [str(r["row"])]
+    cells = [f"*{r['row']}*" if r["row"] in floors else str(r["row"])]
     for c in columns:
       cells.append(NOT_AT_PROFILE if r["row"] in skipped else mean_std(r[f"{c} mean"], r[f"{c} std"], r[f"{c} n"]))
       cells.append("n/a" if np.isnan(r[f"{c} paper"]) else f"{r[f'{c} paper']:.1f}")
@@ -90,13 +92,16 @@ def id_order(table_id: str) -> tuple:
 
 
 def _heading(table_id: str) -> str:
-  """"1" -> "Table 1"; "figure3" -> "Figure 3"."""
-  return f"Figure {table_id.removeprefix('figure')}" if table_id.startswith("figure") else f"Table {table_id}"
+  """"1" -> "Table 1"; "figure3" -> "Figure 3"; a table named by a word: "acceptance" -> "Acceptance"."""
+  if table_id.startswith("figure"):
+    return f"Figure {table_id.removeprefix('figure')}"
+  return f"Table {table_id}" if table_id[:1].isdigit() else table_id.capitalize()
 
 
 def table_path(out_dir: Path, table_id: str, suffix: str) -> Path:
-  """results/tables/table1.md, results/figures/figure3.md, ..."""
-  name = table_id if table_id.startswith("figure") else f"table{table_id}"
+  """results/tables/table1.md, results/figures/figure3.md, results/tables/acceptance.md (an id
+  that is a word is the file's name), ..."""
+  name = f"table{table_id}" if table_id[:1].isdigit() else table_id
   return Path(out_dir) / f"{name}{suffix}"
 
 
@@ -144,7 +149,7 @@ def write_report(tables_dir: Path, report_path: Path) -> Path:
   in id order, each with its profile, date, sha and compute (figures are read from the `figures`
   folder beside `tables_dir`)."""
   figures_dir = Path(tables_dir).parent / "figures"
-  metas = [json.loads(p.read_text()) for p in Path(tables_dir).glob("table*.json")]
+  metas = [json.loads(p.read_text()) for p in Path(tables_dir).glob("*.json")]
   for p in sorted(figures_dir.glob("figure*.json")):  # images are linked relative to results/
     meta = json.loads(p.read_text())
     meta["body_md"] = re.sub(r"\]\((figure[^)]*\.png)\)", r"](figures/\1)", meta["body_md"])

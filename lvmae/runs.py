@@ -90,6 +90,18 @@ def upstream_configs(cfg: fdl.Buildable) -> dict[str, fdl.Buildable]:
           if isinstance(getattr(cfg, name, None), fdl.Buildable)}
 
 
+def pretraining_path(cfg: fdl.Buildable) -> str | None:
+  """The dotted path of a config's pre-training stage: its upstream field `pretrained` at any depth
+  (`pretrained` in a fine-tuning, `features.pretrained` in a probe); None without one."""
+  for name, sub in upstream_configs(cfg).items():
+    if name == "pretrained":
+      return name
+    inner = pretraining_path(sub)
+    if inner is not None:
+      return f"{name}.{inner}"
+  return None
+
+
 def is_finished(run_dir: Path) -> bool:
   return (Path(run_dir) / RESULT_FILE).exists()
 

@@ -19,9 +19,9 @@ A claim is text plus checks. Two kinds of check, declared by the tables (ablatio
   class for every evaluated clip is "at chance": it learned nothing, so a comparison with it on the
   left is never "reproduced" (two untrained models are "no worse" than each other, which says
   nothing): "inconclusive" where the rules above would say reproduced.
-- `Bound`: one deterministic number per side (a compiled memory, a figure's recall), no seeds:
-  `left op factor x right + offset` holds (reproduced) or not (not reproduced); "not run" if a
-  value is missing.
+- `Bound`: one deterministic number per side (a compiled memory, a figure's recall, a grid cell's
+  mean over seeds: `mean_of`), no seeds: `left op factor x right + offset` holds (reproduced) or
+  not (not reproduced); the right side may be a constant; "not run" if a value is missing.
 A claim is reproduced if all its checks are, not reproduced if any is not, "not run" if none of
 them was run, and inconclusive otherwise.
 
@@ -101,10 +101,11 @@ class Comparison:
 
 @dataclasses.dataclass(frozen=True)
 class Bound:
-  """`value[left] op factor x value[right] + offset` on deterministic values (one per name)."""
+  """`value[left] op factor x value[right] + offset` on deterministic values (one per name); a
+  number on the right is that constant itself (`Bound("x", "<=", 0.9)`)."""
   left: str
   op: str
-  right: str
+  right: str | float
   factor: float = 1.0
   offset: float = 0.0
   quantity: str = ""    # what the values are, for the text ("memory (GiB)")
@@ -292,16 +293,32 @@ def _stat_json(stat: Stat) -> dict:
 
 
 def _bound(check: Bound, values: Mapping[str, float]) -> dict:
-  left, right = values.get(check.left), values.get(check.right)
+  constant = not isinstance(check.right, str)
+  left, right = values.get(check.left), float(check.right) if constant else values.get(check.right)
   verdict = bound(left, check.op, right, check.factor, check.offset)
   fmt = lambda v: "not run" if v is None or math.isnan(v) else f"{v:.3g}"  # noqa: E731
   scaled = f"{check.factor:g} x " if check.factor != 1.0 else ""
   offset = f" {'+' if check.offset >= 0 else '-'} {abs(check.offset):g}" if check.offset else ""
   quantity = f"{check.quantity}: " if check.quantity else ""
-  text = f"{quantity}{check.left} {fmt(left)} {check.op} {scaled}{check.right} {fmt(right)}{offset}: {verdict}"
+  right_text = fmt(right) if constant else f"{check.right} {fmt(right)}"
+  text = f"{quantity}{check.left} {fmt(left)} {check.op} {scaled}{right_text}{offset}: {verdict}"
   return {"text": text,
           "verdict": verdict, "op": check.op, "left": {"name": check.left, "value": left},
-          "right": {"name": check.right, "value": right}, "factor": check.factor, "offset": check.offset}
+          "right": {"name": None if constant else check.right, "value": right}, "factor": check.factor,
+          "offset": check.offset}
+
+
+# The names under which a grid table's Bounds read its values (lvmae.collect.grid), beside each
+# row's compiled memory (named by the row) in a table with a memory column.
+def mean_of(row: str, column: str) -> str:
+  """A cell's mean over its seeds, as shown (scaled)."""
+  return f"{row} [{column}] mean"
+
+
+def loss_ratio_of(row: str, token_type: str) -> str:
+  """A row's mean over its pre-training runs of the loss on one token type divided by that type's
+  trivial level (lvmae.train.pretrain.TOKEN_TYPES; a table's `token_losses`)."""
+  return f"{row}: {token_type} loss / trivial"
 
 
 def markdown(results: Sequence[dict]) -> str:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ablations.spec import Claim, Comparison, GridTable
+from ablations.spec import Claim, Comparison, Floor, GridTable, restaged
 from lvmae import collect, runs
 from lvmae.atomic import write_atomic
 
@@ -214,3 +214,45 @@ def test_finished_only_collects_the_finished_cells_and_runs_nothing(tmp_path, ca
   assert f"| {row} | 30.0 ± 14.1 |" in meta["body_md"] and meta["body_md"].count("| - |") >= 3
   assert "Partial: 2 of the grid's 3 cells have finished; the others are not counted." in meta["body_md"]
   assert cli.main(["reproduce", "figure4", "--finished-only", "--runs-dir", str(runs_dir)]) == 2  # not a grid
+
+
+def test_floors_are_rows_of_their_own_runs_in_every_column(tmp_path):
+  """A floor takes none of the rows' or columns' overrides, so each column of a seed shows the same
+  run; a seeded floor varies its own seed (or `seed_field`) and runs with the table's downstream
+  seed otherwise; a deterministic one runs once whatever the seeds. Comparisons with a floor are
+  unpaired."""
+  floors = {"floor: scratch": Floor("supervised"),
+            "floor: init seed": Floor("probe_random_init", seed_field="features.seed"),
+            "floor: once": Floor("supervised", ("token_drop=0.1",), seed_field=None)}
+  beats_scratch = Claim("a beats training from scratch", (Comparison(("a", "x"), ">", ("floor: scratch", "x")),))
+  table = _table(floors=floors, downstream_seed=4, claims=(beats_scratch,))
+  cells = [c for c in table.cells("smoke") if c.floor]
+  assert table.labels() == ["a", "b", "c", *floors]
+  assert [(c.row, c.column, c.seed, c.sets) for c in cells if c.column == "x"] == [
+      ("floor: scratch", "x", 0, ("seed=0",)), ("floor: scratch", "x", 1, ("seed=1",)),
+      ("floor: init seed", "x", 0, ("seed=4", "features.seed=0")),
+      ("floor: init seed", "x", 1, ("seed=4", "features.seed=1")),
+      ("floor: once", "x", None, ("token_drop=0.1", "seed=4"))]
+  once = [runs.run_id(c.config("smoke")) for c in cells if c.row == "floor: once"]
+  assert len(once) == 2 and len(set(once)) == 1  # columns x and y: one run
+  runs_dir, finished = tmp_path / "runs", [(c, c.config("smoke")) for c in table.cells("smoke")
+                                           if c.row in ("a", "floor: scratch")]
+  for cell, cfg in finished:
+    _finish(runs_dir / runs.run_id(cfg), {"top1": (0.5 if cell.row == "a" else 0.2) + 0.01 * cell.seed})
+  collect.grid(table, "smoke", finished, runs_dir, tmp_path, tmp_path / "paper", [])
+  meta = json.loads((tmp_path / "tables" / "table9z.json").read_text())
+  assert "| *floor: scratch* | 20.5 ± 0.7 | n/a | 20.5 ± 0.7 | n/a |" in meta["body_md"]
+  assert "| *floor: once* | - | n/a | - | n/a |" in meta["body_md"]  # not collected
+  (claim,) = meta["claims"]
+  assert not claim["checks"][0]["difference"]["paired"] and claim["verdict"] == "reproduced"
+
+
+def test_bad_floors_and_restaged_overrides_are_refused():
+  with pytest.raises(ValueError, match="pre-trains: make it a row"):
+    _table(floors={"f": Floor("finetune")})
+  with pytest.raises(ValueError, match="is also a row"):
+    _table(floors={"a": Floor("supervised")})
+  assert restaged(("pretrained.seed=1", "pretrained.importance=@flow_scores"), "features.pretrained") == (
+      "features.pretrained.seed=1", "features.pretrained.importance=@flow_scores")
+  with pytest.raises(ValueError, match="not into the `pretrained` stage"):
+    restaged(("seed=1",), "features.pretrained")

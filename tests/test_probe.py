@@ -12,7 +12,7 @@ from lvmae.data.pipeline import sample_indices
 from lvmae.masking.grid import patchify
 from lvmae.train import probe_heads
 from lvmae.train.evaluate import PREDICTIONS
-from lvmae.train.probe_features import FEATURE_FILES, load_features
+from lvmae.train.probe_features import FEATURE_FILES, TOKEN_FILES, load_features
 from lvmae.validation import ConfigError
 
 experiments.registry._load()
@@ -171,6 +171,54 @@ def test_pixel_features_are_the_mean_of_the_patchified_clip(tmp_path):
     load_features(tmp_path, "eval", tokens=True)
 
 
+def _small_encoder_features(**changes):
+  """The smoke random-init encoder's features stage on 3 train and 2 eval clips, in batches of 2."""
+  stage = runs.build(experiments.get("probe_random_init", "smoke")).features
+  return dataclasses.replace(stage, data=dataclasses.replace(stage.data, num_train=3, num_eval=2), batch_size=2,
+                             **changes)
+
+
+def test_encoder_tokens_are_computed_and_stored_only_with_keep_tokens(tmp_path):
+  pooled_only, with_tokens = _small_encoder_features(), _small_encoder_features(keep_tokens=True)
+  size = pooled_only.data.image_size
+  video = jax.ShapeDtypeStruct((2, pooled_only.sampling.num_frames, size, size, 3), np.uint8)
+  assert set(jax.eval_shape(pooled_only.feature_fn(None), video)) == {"pooled"}  # no tokens returned at all
+  assert set(jax.eval_shape(with_tokens.feature_fn(None), video)) == {"pooled", "tokens"}
+  (tmp_path / "pooled").mkdir()
+  (tmp_path / "tokens").mkdir()
+  assert not pooled_only.run(tmp_path / "pooled", {})["tokens"]
+  assert sorted(p.name for p in (tmp_path / "pooled").iterdir()) == sorted(FEATURE_FILES.values())
+  assert with_tokens.run(tmp_path / "tokens", {})["tokens"]
+  assert sorted(p.name for p in (tmp_path / "tokens").iterdir()) == sorted([*FEATURE_FILES.values(),
+                                                                            *TOKEN_FILES.values()])
+  for which, clips in (("train", 3), ("eval", 2)):
+    pooled, kept = load_features(tmp_path / "pooled", which), load_features(tmp_path / "tokens", which, tokens=True)
+    np.testing.assert_array_equal(pooled["pooled"], kept["pooled"])
+    tokens = kept["tokens"]
+    assert isinstance(tokens, np.memmap) and not tokens.flags.writeable
+    assert tokens.shape == (clips, 256, 64) and tokens.dtype == np.float16  # N, 16x4x4, width
+    np.testing.assert_allclose(tokens.astype(np.float32).mean(1), kept["pooled"], atol=1e-2)
+    with pytest.raises(ValueError, match="keep_tokens=True"):
+      load_features(tmp_path / "pooled", which, tokens=True)
+
+
+def test_token_memmap_round_trip_reads_the_filled_rows_only(tmp_path):
+  # The .npy has a row per clip of the source; clips that fail to decode leave its last rows unused.
+  rng = np.random.default_rng(5)
+  tokens = rng.normal(size=(5, 4, 3)).astype(np.float16)
+  np.savez(tmp_path / FEATURE_FILES["eval"], pooled=tokens[:4].astype(np.float32).mean(1), label=np.arange(4),
+           index=np.array([0, 1, 3, 4]))
+  stored = np.lib.format.open_memmap(tmp_path / TOKEN_FILES["eval"], mode="w+", dtype=np.float16, shape=(6, 4, 3))
+  stored[:4] = tokens[:4]
+  stored.flush()
+  del stored
+  loaded = load_features(tmp_path, "eval", tokens=True)
+  assert isinstance(loaded["tokens"], np.memmap) and not loaded["tokens"].flags.writeable
+  np.testing.assert_array_equal(loaded["tokens"], tokens[:4])
+  np.testing.assert_array_equal(loaded["index"], [0, 1, 3, 4])
+  assert "tokens" not in load_features(tmp_path, "eval")
+
+
 def _check_probe_run(run_dir, clips=64):
   result = json.loads((run_dir / runs.RESULT_FILE).read_text())
   assert 0.0 <= result["top1"] <= 1.0 and result["num_train"] == result["num_eval"] == clips
@@ -187,9 +235,8 @@ def test_probe_and_pixel_floor_run_end_to_end_at_smoke(tmp_path):
   cfg = experiments.get("probe", "smoke")
   _check_probe_run(runs.execute(cfg, tmp_path))
   features_dir = tmp_path / runs.run_id(cfg.features)
-  train = load_features(features_dir, "train", tokens=True)
-  assert train["tokens"].shape == (64, 256, 64) and train["tokens"].dtype == np.float16  # N, 16x4x4, width
-  np.testing.assert_allclose(train["tokens"].astype(np.float32).mean(1), train["pooled"], atol=1e-2)
+  assert not any((features_dir / name).exists() for name in TOKEN_FILES.values())  # the linear probe's: pooled only
+  assert load_features(features_dir, "train")["pooled"].shape == (64, 64)
   pixels = _check_probe_run(runs.execute(experiments.get("probe_pixels", "smoke"), tmp_path))
   assert pixels["source"] == "pixels" and pixels["head"] == "linear"
 
@@ -201,6 +248,8 @@ def test_probe_and_pixel_floor_run_end_to_end_at_smoke(tmp_path):
     ("probe", "features.source='rgb'", "features.source"),
     ("probe", "features.tubelet=(2, 4, 4)", "features.tubelet"),
     ("probe_pixels", "head='attentive'", "head"),
+    ("probe", "head='attentive'", "features.keep_tokens"),  # the linear probe's features: pooled only
+    ("probe_pixels", "features.keep_tokens=True", "features.keep_tokens"),
     ("probe_attentive", "attention_heads=3", "attention_heads"),
 ])
 def test_bad_values_name_their_field(name, assignment, field):
@@ -208,3 +257,8 @@ def test_bad_values_name_their_field(name, assignment, field):
   with pytest.raises(ConfigError) as err:
     runs.build(cfg)
   assert str(err.value).startswith(field + "=") and "\n" not in str(err.value)
+
+
+def test_only_the_attentive_probe_keeps_tokens():
+  for name in ("probe", "probe_random_init", "probe_pixels", "probe_attentive"):
+    assert experiments.get(name, "smoke").features.keep_tokens == (name == "probe_attentive")

@@ -36,8 +36,8 @@ def test_shapes_dtypes_and_event_ids():
   assert c["blocks"].shape == (8, 2) and c["kinds"].shape == (8,) and c["onsets"].shape == (8,)
 
 
-def test_each_event_is_an_aligned_8x8_square_shown_inside_its_segment():
-  frames = slc_v2.PRESETS["medium"].event_frames
+def test_each_event_is_an_aligned_square_shown_inside_its_segment():
+  frames, side = slc_v2.PRESETS["medium"].event_frames, slc_v2.PRESETS["medium"].glyph
   for i in range(20):
     c = _clip(i)
     for e, (onset, (row, col)) in enumerate(zip(c["onsets"], c["blocks"])):
@@ -47,15 +47,15 @@ def test_each_event_is_an_aligned_8x8_square_shown_inside_its_segment():
       segment = e * slc_v2.SEGMENT_FRAMES
       assert segment + slc_v2.MARGIN <= onset and onset + frames <= segment + 16
       square = np.zeros((32, 32), bool)
-      square[8 * row: 8 * row + 8, 8 * col: 8 * col + 8] = True
+      square[side * row: side * (row + 1), side * col: side * (col + 1)] = True
       assert all(np.array_equal(on[t], square) for t in shown)
 
 
-def test_textures_light_half_of_every_quadrant_and_any_quadrant_names_the_kind():
+def test_textures_light_half_of_every_token_and_any_token_names_the_kind():
   quadrants = {}
   for kind, dy, dx in itertools.product(range(4), range(4), range(4)):
-    lit = slc_v2._texture(kind, (dy, dx), 8)
-    for qy, qx in itertools.product((0, 4), (0, 4)):
+    lit = slc_v2._texture(kind, (dy, dx), 16)
+    for qy, qx in itertools.product(range(0, 16, 4), range(0, 16, 4)):
       q = lit[qy:qy + 4, qx:qx + 4]
       assert q.sum() == 8, (kind, dy, dx)
       quadrants.setdefault(q.tobytes(), set()).add(kind)
@@ -72,12 +72,12 @@ def test_glyph_pixels_have_the_event_colour_and_label_counts_checkerboards():
     c = _clip(i)
     assert int(c["label"]) == int(np.sum(c["kinds"] == 0))
     labels.append(int(c["label"]))
-    onset, (row, col) = c["onsets"][0], c["blocks"][0]
-    square = c["video"][onset, 8 * row: 8 * row + 8, 8 * col: 8 * col + 8].reshape(64, 3)
+    onset, (row, col), side = c["onsets"][0], c["blocks"][0], slc_v2.PRESETS["medium"].glyph
+    square = c["video"][onset, side * row: side * (row + 1), side * col: side * (col + 1)].reshape(-1, 3)
     lit = square.any(axis=1)
-    assert lit.sum() == 32 and len(np.unique(square[lit], axis=0)) == 1  # the event colour on black
+    assert lit.sum() == side * side // 2 and len(np.unique(square[lit], axis=0)) == 1  # colour on black
     phases = itertools.product(range(4), range(4))
-    assert any(np.array_equal(lit, slc_v2._texture(int(c["kinds"][0]), p, 8).reshape(64)) for p in phases)
+    assert any(np.array_equal(lit, slc_v2._texture(int(c["kinds"][0]), p, side).reshape(-1)) for p in phases)
   assert len(set(labels)) >= 6
 
 
@@ -108,10 +108,10 @@ def test_events_are_partly_visible_under_the_cpu_tube_mask():
 
 
 def test_size_64_doubles_the_squares():
-  c = _clip(3, size=64)
-  e, (row, col), onset = 0, c["blocks"][0], c["onsets"][0]
-  on = c["event_ids"][onset] == e + 1
-  assert on.sum() == 256 and on[16 * row: 16 * row + 16, 16 * col: 16 * col + 16].all()
+  c, side = _clip(3, size=64), 2 * slc_v2.PRESETS["medium"].glyph
+  (row, col), onset = c["blocks"][0], c["onsets"][0]
+  on = c["event_ids"][onset] == 1
+  assert on.sum() == side * side and on[side * row: side * (row + 1), side * col: side * (col + 1)].all()
 
 
 def test_versions_and_presets_are_checked():
@@ -123,3 +123,16 @@ def test_versions_and_presets_are_checked():
   with pytest.raises(ValueError, match="version"):
     slc.generate_clip("train", 0, version=0)
   assert SLCData(num_train=8).source("train").version == 2
+
+
+def test_long_preset_events_last_two_frames_and_the_bayes_bounds():
+  c = slc.generate_clip("train", 1, "long", version=2)
+  for e in range(8):
+    assert len(np.flatnonzero((c["event_ids"] == e + 1).any(axis=(1, 2)))) == 2
+  # a stride-4 view samples one of an event's 2 frames for half of the first frames
+  seen = [len(set(np.unique(c["event_ids"][s + 4 * np.arange(32)])) - {0}) for s in range(4)]
+  assert sum(seen) == 16
+  assert slc_v2.bayes_top1(1.0) == pytest.approx(1.0)
+  assert slc_v2.bayes_top1(0.0) == pytest.approx(1 / 8)
+  assert slc_v2.bayes_top1(0.5) == pytest.approx(0.408, abs=1e-3)
+  assert slc_v2.bayes_top1(0.25) == pytest.approx(0.283, abs=1e-3)

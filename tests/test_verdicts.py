@@ -196,6 +196,16 @@ def test_bounds_read_named_values_and_markdown_lists_every_check():
   assert missing["verdict"] == "not run" and math.isnan(verdicts.Stat(NAN, 0, 0).mean)
 
 
+def test_a_bound_against_a_constant_names_no_value():
+  claims = [Claim("loss below 90% of trivial", (Bound("ratio", "<=", 0.9, quantity="loss / trivial"),))]
+  (result,) = verdicts.evaluate(claims, {}, [], {"ratio": 0.95})
+  assert result["verdict"] == "not reproduced"
+  assert result["checks"][0]["text"] == "loss / trivial: ratio 0.95 <= 0.9: not reproduced"
+  assert result["checks"][0]["right"] == {"name": None, "value": 0.9}
+  assert verdicts.evaluate(claims, {}, [], {"ratio": 0.85})[0]["verdict"] == "reproduced"
+  assert verdicts.evaluate(claims, {}, [], {})[0]["verdict"] == "not run"
+
+
 def test_bad_declarations_are_refused():
   with pytest.raises(ValueError, match="operator"):
     Comparison("a", "<", "b")

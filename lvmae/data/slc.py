@@ -27,7 +27,7 @@ VALID_SIZES = (32, 64)
 # Fixed stream ids: changing any of them changes the dataset (bump the version instead).
 VERSIONS = (1, 2)
 _SPLIT_IDS = {"unlabelled": 11, "train": 12, "val": 13, "test": 14}
-_PRESET_IDS = {"easy": 21, "medium": 22, "hard": 23}
+_PRESET_IDS = {"easy": 21, "medium": 22, "hard": 23, "long": 24}
 
 # Sizes below are for the 32x32 clip and scale with size / 32.
 _CELL = 4              # glyph / event cell side (px)

@@ -7,15 +7,18 @@ and its background is white noise at token scale. v2 is built so that a small MA
   over the whole frame (a triangle wave of period 64 px at size 32), drifting slowly, plus a faint
   smooth texture. Every token of the ramp has nearly the same normalised pixel pattern.
 - **Distractors** as in v1 (solid bouncing discs), fewer and slower.
-- **Events that are partly visible and predictable**: each event is an 8x8 px textured square
-  (the event colour on black) on an aligned 2x2 block of 4x4 tokens, shown for `event_frames` (8)
+- **Events that are partly visible and predictable**: each event is a 16x16 px textured square
+  (the event colour on black) on an aligned 4x4 block of 4x4 tokens, shown for `event_frames` (8)
   frames inside its 16-frame segment (so a 32-frame, stride-4 view sees every event in two
   frames, both in one time slice of 4-frame tubelets).
-  The four kinds are period-2/4 textures, each lighting exactly half of every 4x4 quadrant, at a
-  random phase: any one visible quadrant identifies the kind and predicts the other three, the
+  The four kinds are period-2/4 textures, each lighting exactly half of every 4x4 token, at a
+  random phase: any one visible token of it identifies the kind and predicts the others, the
   colour mass gives nothing away, and a linear read-out of mean-pooled raw pixels cannot count
   them (each glyph's sign on a pixel pattern is random).
 - **Label**: the number of checkerboard (target) glyphs among the 8 events (8 classes).
+- **Long-range variant** (preset "long"): events last 2 frames, so only a view that samples every
+  other frame or denser sees all of them; a count cannot be rebuilt from short clips' averaged
+  posteriors (the Bayes bounds are under `PRESETS`).
 
 Side outputs, never model inputs: `event_ids` (T, H, W) uint8, event i + 1 on its glyph's square
 while it is shown (0 elsewhere), `info` (the same as bool), `distract`, onsets, kinds, blocks.
@@ -30,8 +33,6 @@ CLIP_FRAMES = 128
 NUM_EVENTS = 8
 NUM_CLASSES = 8
 SEGMENT_FRAMES = CLIP_FRAMES // NUM_EVENTS  # 16
-GLYPH = 8        # glyph side (px at size 32): an aligned 2x2 block of 4x4 tokens
-BLOCKS = 32 // GLYPH  # 4x4 block positions at every size
 # An event starts at least MARGIN frames into its segment and ends with it: whatever the first
 # frame (0-3) of a 32-frame stride-4 view, the event's frames stay inside one 16-frame time slice.
 MARGIN = 3
@@ -44,6 +45,7 @@ _DISC_MAX_RED = 0.6
 class V2Preset:
   """Knobs of a v2 preset (sizes at 32 px; they scale with size / 32)."""
   event_frames: int = 8               # frames each event is shown
+  glyph: int = 16                     # glyph side (px at size 32): an aligned 4x4 block of 4x4 tokens
   ramp_contrast: tuple[float, float] = (0.3, 0.6)  # |colour difference| range of the ramp ends
   ramp_speed: tuple[float, float] = (0.1, 0.3)     # px/frame
   texture_contrast: float = 0.02      # amplitude of the faint smooth texture
@@ -51,8 +53,21 @@ class V2Preset:
   distractor_speed: tuple[float, float] = (1.0, 2.0)
 
 
+# Presets. "long" is the long-range variant (Tables 2, 4c, 6): events last 2 frames, so a view
+# sees an event only if it samples one of its frames. Bayes-optimal top-1 of a view that knows the
+# kind of every event it sees (lvmae.data.slc_v2.bayes_top1; with 8-frame events every whole-clip
+# view below sees every event, so "medium" is 1.0 for each of them):
+#   view                                          medium   long
+#   128 frames, stride 1                           1.00    1.00
+#   64 frames, stride 2                            1.00    1.00
+#   32 frames, stride 4 (each event seen w.p. 1/2) 1.00    0.41
+#   16 frames, stride 8 (w.p. 1/4)                 1.00    0.28
+#   32 contiguous frames (2 of 8 events)           0.29    0.29
+#   four 32-frame clips, posteriors averaged       0.42    0.42
+#   chance                                         0.125   0.125
 PRESETS: dict[str, V2Preset] = {
     "medium": V2Preset(),
+    "long": V2Preset(event_frames=2),
 }
 
 
@@ -133,7 +148,7 @@ def _draw_events(rng: np.random.Generator, preset: V2Preset):
   kinds = rng.permutation(kinds).astype(np.int64)
   latest = SEGMENT_FRAMES - preset.event_frames
   onsets = np.arange(NUM_EVENTS) * SEGMENT_FRAMES + rng.integers(MARGIN, latest + 1, NUM_EVENTS)
-  blocks = rng.integers(0, BLOCKS, (NUM_EVENTS, 2))
+  blocks = rng.integers(0, 32 // preset.glyph, (NUM_EVENTS, 2))  # aligned block positions
   return label, kinds, onsets.astype(np.int64), blocks.astype(np.int64)
 
 
@@ -148,7 +163,7 @@ def generate(rng: np.random.Generator, preset: str, size: int) -> dict[str, np.n
   distract = _distractors(rng, frames, cfg, size)
   video = _to_uint8(frames)
   glyph_rgb = _to_uint8(_bright_colour(hue))
-  side = GLYPH * size // 32
+  side = cfg.glyph * size // 32
   event_ids = np.zeros(video.shape[:3], np.uint8)
   for i, (onset, kind, (row, col), phase) in enumerate(zip(onsets, kinds, blocks, phases)):
     when = slice(onset, onset + cfg.event_frames)
@@ -176,3 +191,21 @@ def _bright_colour(hue: float) -> np.ndarray:
   sector = int(h) % 6
   rgb = [(1, x, 0), (x, 1, 0), (0, 1, x), (0, x, 1), (x, 0, 1), (1, 0, x)][sector]
   return np.array(rgb, dtype=np.float64)
+
+
+def bayes_top1(seen_share: float) -> float:
+  """Bayes-optimal top-1 of a view that sees each of the 8 events independently with probability
+  `seen_share` and, for each seen event, its kind: the best guess of the count from the number of
+  targets among the seen events (label uniform over 0..7, kinds shuffled)."""
+  from math import comb
+  if not 0.0 <= seen_share <= 1.0:
+    raise ValueError(f"seen_share={seen_share} must be in [0, 1]")
+
+  def likelihood(k, m, j):  # P(j targets among m seen events | k targets among 8)
+    return comb(k, j) * comb(NUM_EVENTS - k, m - j) / comb(NUM_EVENTS, m) if j <= k and m - j <= NUM_EVENTS - k else 0.0
+
+  total = 0.0
+  for m in range(NUM_EVENTS + 1):
+    p_m = comb(NUM_EVENTS, m) * seen_share**m * (1 - seen_share) ** (NUM_EVENTS - m)
+    total += p_m * sum(max(likelihood(k, m, j) for k in range(NUM_CLASSES)) / NUM_CLASSES for j in range(m + 1))
+  return total

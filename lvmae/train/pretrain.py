@@ -11,6 +11,8 @@ On SLC every step also measures the decoder selection's recall of event tokens
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 from pathlib import Path
 
 import jax
@@ -232,6 +234,19 @@ class Pretrain(ClipStage):
 #   event_hidden  an event token whose event is wholly hidden from the encoder;
 #   background    every other token (background and distractors).
 TOKEN_TYPES = ("event_seen", "event_hidden", "background")
+
+
+def token_loss_curves(run_dir: Path) -> dict[str, tuple[list, list, list]]:
+  """A pre-training run's logged (steps, losses, trivial levels) of each token type (types the
+  run never logged are left out; steps whose batch had none of a type are skipped)."""
+  records = [json.loads(line) for line in (Path(run_dir) / loop.METRICS).read_text().splitlines() if line]
+  curves = {}
+  for name in TOKEN_TYPES:
+    rows = [(r["step"], r[f"loss_{name}"], r[f"trivial_{name}"]) for r in records
+            if f"loss_{name}" in r and math.isfinite(r[f"loss_{name}"])]
+    if rows:
+      curves[name] = tuple(list(column) for column in zip(*rows))
+  return curves
 
 
 def token_types(ids: jax.Array, visible: jax.Array, selected: jax.Array) -> dict[str, jax.Array]:

@@ -1,11 +1,12 @@
 """The probe stage: a linear or attentive classifier on a frozen encoder's cached features.
 
-The features come from an upstream ProbeFeatures run (lvmae.train.probe_features); the heads and
-their fitting from lvmae.train.probe_heads. The regularisation (the linear probe's L2 strength,
-the attentive probe's AdamW weight decay) is chosen on a seeded `held_out` share of the train
-features: each value of the grid is fitted on the rest and scored by held-out top-1, the best
-wins (a tie goes to the stronger regularisation), then the probe is refitted on every train row
-and scored on the eval split. The run writes result.json's keys (top1, num_train, num_eval, head,
+The features come from an upstream ProbeFeatures run (lvmae.train.probe_features; the attentive
+head reads its per-token features, kept only with `features.keep_tokens=True`); the heads and their
+fitting from lvmae.train.probe_heads. The regularisation (the linear probe's L2 strength, the
+attentive probe's AdamW weight decay) is chosen on a seeded `held_out` share of the train features:
+each value of the grid is fitted on the rest and scored by held-out top-1, the best wins (a tie goes
+to the stronger regularisation), then the probe is refitted on every train row and scored on the
+eval split. The run writes result.json's keys (top1, num_train, num_eval, head,
 chosen_regularisation, held_out_top1, classes, train_seconds) and predictions.npz (the keys of
 lvmae.train.evaluate.write_predictions). Given the same features and config, top1 is exact.
 """
@@ -51,6 +52,9 @@ class Probe:
       if self.features.source != "encoder":
         raise ConfigError("head", self.head, f"needs per-token features; features.source={self.features.source!r} "
                                              f"has pooled ones only")
+      if not self.features.keep_tokens:
+        raise ConfigError("features.keep_tokens", self.features.keep_tokens,
+                          "must be True for head='attentive' (it reads the per-token features)")
       if self.features.dim % self.attention_heads:
         raise ConfigError("attention_heads", self.attention_heads,
                           f"does not divide the features' width {self.features.dim}")

@@ -3,18 +3,23 @@
 For each clip of the data's train split and of its eval split it takes one fixed view (the centred
 evaluation clip of `sampling`, the centre crop of real videos; no augmentation) and computes
   source="encoder": the frozen encoder's output tokens (after its final LayerNorm) over ALL tokens
-    (no masking): their mean (N, D) float32 and the tokens themselves (N, L, D) float16, which the
-    attentive probe pools. The encoder is `pretrained`'s (an upstream Pretrain stage), or a
-    random-init one built with `seed` when `pretrained` is None (a floor).
+    (no masking): their mean (N, D) float32 and, only with `keep_tokens` (the attentive probe
+    pools them), the tokens themselves (N, L, D) float16. The encoder is `pretrained`'s (an
+    upstream Pretrain stage), or a random-init one built with `seed` when `pretrained` is None.
   source="pixels": no model; the clip's raw patches in [0, 1] (`patchify(video / 255, tubelet)`),
     mean-pooled to (N, t*p*p*3): the raw-pixel floor. No per-token features.
-The run directory holds `train.npz` and `eval.npz` (keys: pooled, tokens (encoder only), label,
-index), each written atomically; `load_features` reads one back.
+The run directory holds `train.npz` and `eval.npz` (keys: pooled, label, index), each written
+atomically, and with `keep_tokens` `train_tokens.npy` and `eval_tokens.npy`: too big for memory at
+the paper profile, each is a memory-mapped .npy filled batch by batch, then renamed into place. It
+has a row per clip of the split's source; the first N (the readable clips, in the npz's order) are
+filled. `load_features` reads a split back (its tokens as a read-only memmap of those N rows).
 """
 from __future__ import annotations
 
 import dataclasses
 import io
+import math
+import os
 import time
 from pathlib import Path
 
@@ -37,6 +42,7 @@ from lvmae.validation import ConfigError, check_choice, check_positive
 
 SOURCES = ("encoder", "pixels")
 FEATURE_FILES = {"train": "train.npz", "eval": "eval.npz"}  # per split, in the run directory
+TOKEN_FILES = {"train": "train_tokens.npy", "eval": "eval_tokens.npy"}  # with keep_tokens only
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +54,7 @@ class ProbeFeatures:
   tubelet: tuple[int, int, int] = (2, 8, 8)
   pretrained: Pretrain | None = None  # None: a random-init encoder (seeded by `seed`)
   source: str = "encoder"             # "encoder" or "pixels" (see the module docstring)
+  keep_tokens: bool = False           # also store the per-token features (the attentive probe's input)
   seed: int = 0
   batch_size: int = 32
   data_threads: int = 2
@@ -58,6 +65,8 @@ class ProbeFeatures:
     check_positive("batch_size", self.batch_size)
     if self.sampling.eval_clips != 1:
       raise ConfigError("sampling.eval_clips", self.sampling.eval_clips, "must be 1: one centred view per clip")
+    if self.keep_tokens and self.source != "encoder":
+      raise ConfigError("keep_tokens", self.keep_tokens, f"needs source='encoder' ({self.source!r} is pooled only)")
     if self.pretrained is not None:
       if self.source == "pixels":
         raise ConfigError("pretrained", "Pretrain(...)", "must be None for source='pixels' (no model is used)")
@@ -93,36 +102,52 @@ class ProbeFeatures:
     if self.source == "pixels":
       return jax.jit(lambda video: {"pooled": patchify(video.astype(jnp.float32) / 255.0, tubelet).mean(axis=1)})
     graphdef, state = nnx.split(self.build_encoder(pretrained_dir))
-    dtype, n = DTYPES[self.encoder.dtype], grid[0] * grid[1] * grid[2]
+    dtype, n, keep_tokens = DTYPES[self.encoder.dtype], grid[0] * grid[1] * grid[2], self.keep_tokens
 
     @jax.jit
     def encode(state, video):
       encoder = nnx.merge(graphdef, state)
       positions = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32), (video.shape[0], n))
       tokens = encoder(patchify(normalise_input(video, dtype), tubelet), positions, grid).astype(jnp.float32)
+      if not keep_tokens:  # traced away: the (B, L, D) tokens never leave the device
+        return {"pooled": tokens.mean(axis=1)}
       return {"pooled": tokens.mean(axis=1), "tokens": tokens.astype(jnp.float16)}
 
     return lambda video: encode(state, video)
 
-  def extract(self, compute, which: str) -> dict[str, np.ndarray]:
-    """Features of every readable clip of split `which` ("train" or "eval"), in order."""
+  def extract(self, compute, which: str, tokens_path: Path | None = None) -> dict[str, np.ndarray]:
+    """Pooled features, labels and indices of every readable clip of split `which` ("train" or
+    "eval"), in order; with `tokens_path` (keep_tokens), the tokens go to that .npy: a memmap of a
+    temporary file, filled batch by batch, then renamed into place."""
     fixed = self.data.spatial("fixed")  # the centre crop of real videos; None for SLC
     crops = None if fixed is None else (lambda frames: fixed(frames)[None])
-    batches = eval_batches(self.data.source(which, fixed_view=True), self.sampling, batch_size=self.batch_size,
-                           num_threads=self.data_threads, crops=crops)
-    out = {"pooled": [], "tokens": [], "label": [], "index": []}
+    source = self.data.source(which, fixed_view=True)
+    batches = eval_batches(source, self.sampling, batch_size=self.batch_size, num_threads=self.data_threads,
+                           crops=crops)
+    tokens = None
+    if tokens_path is not None:  # a row per clip of the source: the readable ones fill the first rows
+      temporary = Path(f"{tokens_path}.tmp")
+      tokens = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float16,
+                                         shape=(len(source), math.prod(self.grid), self.dim))
+    out, rows = {"pooled": [], "label": [], "index": []}, 0
     for batch in tqdm(batches, desc=f"features ({which})", unit="batch", leave=False):
       size, video = len(batch["label"]), batch["video"][:, 0]  # (B, T, H, W, 3): the one view
       if size < self.batch_size:  # pad the short last batch so the function compiles once
         video = np.concatenate([video, np.repeat(video[-1:], self.batch_size - size, axis=0)])
       features = jax.device_get(compute(video))
-      for key, value in features.items():
-        out[key].append(value[:size])
+      if tokens is not None:
+        tokens[rows:rows + size] = features["tokens"][:size]
+      rows += size
+      out["pooled"].append(features["pooled"][:size])
       out["label"].append(np.asarray(batch["label"]))
       out["index"].append(np.asarray(batch["index"]))
-    if not out["index"]:
+    if not rows:
       raise RuntimeError(f"the {which} split gave no readable clips")
-    return {key: np.concatenate(value) for key, value in out.items() if value}
+    if tokens is not None:
+      tokens.flush()
+      del tokens  # closes the memmap
+      os.replace(temporary, tokens_path)
+    return {key: np.concatenate(value) for key, value in out.items()}
 
   def run(self, run_dir: Path, upstream: dict[str, Path], stop_after: int | None = None) -> dict:
     del stop_after  # one pass over the data
@@ -130,20 +155,23 @@ class ProbeFeatures:
     compute = self.feature_fn(upstream.get("pretrained"))
     counts = {}
     for which, name in FEATURE_FILES.items():
-      features = self.extract(compute, which)
+      features = self.extract(compute, which, Path(run_dir) / TOKEN_FILES[which] if self.keep_tokens else None)
       buffer = io.BytesIO()
       np.savez(buffer, **features)
       write_atomic(Path(run_dir) / name, buffer.getvalue())
       counts[f"num_{which}"] = int(len(features["index"]))
-    return {**counts, "dim": self.dim, "tokens": self.source == "encoder", "source": self.source,
+    return {**counts, "dim": self.dim, "tokens": self.keep_tokens, "source": self.source,
             "grid": list(self.grid), "seconds": time.perf_counter() - start}
 
 
 def load_features(features_dir: Path, which: str, tokens: bool = False) -> dict[str, np.ndarray]:
-  """One split's cached features: {"pooled", "label", "index"} (and "tokens" when asked)."""
-  path = Path(features_dir) / FEATURE_FILES[which]
-  with np.load(path) as stored:
-    if tokens and "tokens" not in stored:
-      raise ValueError(f"{path} has no per-token features (pixel features are pooled only)")
-    keys = ("pooled", "label", "index") + (("tokens",) if tokens else ())
-    return {key: stored[key] for key in keys}
+  """One split's cached features: {"pooled", "label", "index"} (and "tokens", a read-only
+  memmap, when asked)."""
+  with np.load(Path(features_dir) / FEATURE_FILES[which]) as stored:
+    out = {key: stored[key] for key in ("pooled", "label", "index")}
+  if tokens:
+    path = Path(features_dir) / TOKEN_FILES[which]
+    if not path.exists():
+      raise ValueError(f"{path} is missing: no per-token features (they need ProbeFeatures.keep_tokens=True)")
+    out["tokens"] = np.load(path, mmap_mode="r")[:len(out["index"])]
+  return out
