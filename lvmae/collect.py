@@ -18,7 +18,7 @@ from lvmae.data.pipeline import fixed_views
 from lvmae.masking import decoder
 from lvmae.tokenizer import metrics
 from lvmae.train.evaluate import PREDICTIONS
-from lvmae.train.pretrain import TOKEN_TYPES
+from lvmae.train.pretrain import TOKEN_TYPES, token_loss_curves
 
 
 def stage_config(cfg, path: str):
@@ -108,7 +108,7 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=
   token_losses = []
   if table.token_losses is not None:
     text, ratios, token_losses = _token_loss_table(table.rows, cfgs, runs_dir, table.token_losses)
-    body += text
+    body += text + _token_loss_figure(table, token_losses, runs_dir, results)
     values.update(ratios)
   claims = verdicts.evaluate(table.claims, stats, list(measures), values)
   body += verdicts.markdown(claims)
@@ -197,14 +197,33 @@ def _token_loss_table(rows, cfgs, runs_dir, path: str) -> tuple[str, dict[str, f
   return "\n".join(lines) + "\n", ratios, found
 
 
+def _token_loss_figure(table, token_losses: list[dict], runs_dir, results) -> str:
+  """Draws each pre-training's token-type loss curves beside their trivial levels (one line per
+  run; `results/figures/<table id>_token_losses.png`); returns the markdown that shows it."""
+  runs_by_label = {f"{f['row']} (seed {f['seed']})": f["run"] for f in token_losses}
+  if not runs_by_label:
+    return ""
+  curves = {label: token_loss_curves(runs_dir / run) for label, run in runs_by_label.items()}
+  png = figures.token_loss_figure(results / "figures" / f"{table.id}_token_losses.png", curves,
+                                  title=f"{table.title}: pre-training loss by token type")
+  return (f"\n![token-type losses](../figures/{png.name})\n\nSolid: each pre-training's loss on the token type; "
+          "dashed: its trivial level.\n")
+
+
 def _passed(claims: list[dict]) -> str:
-  """PASS when the table checks claims and every one is reproduced, FAIL otherwise."""
-  return "PASS" if claims and all(c["verdict"] == verdicts.REPRODUCED for c in claims) else "FAIL"
+  """PASS when the table checks claims and every one is reproduced; INCOMPLETE while a check has
+  no finished run (and none has failed outright); FAIL otherwise."""
+  if claims and all(c["verdict"] == verdicts.REPRODUCED for c in claims):
+    return "PASS"
+  if any(c["verdict"] == verdicts.NOT_RUN for c in claims) and not any(
+      c["verdict"] == verdicts.NOT_REPRODUCED for c in claims):
+    return "INCOMPLETE"
+  return "FAIL"
 
 
 def _pass_fail_line(name: str, claims: list[dict]) -> str:
-  """A test table's first line: "**<name>: PASS**" or FAIL, with each claim's verdict (its numbers
-  follow in the claims)."""
+  """A test table's first line: "**<name>: PASS**" (or FAIL, INCOMPLETE), with each claim's verdict
+  (its numbers follow in the claims)."""
   each = "; ".join(f"{c['claim']}: {c['verdict']}" for c in claims)
   return f"**{name}: {_passed(claims)}** (PASS needs every claim reproduced): {each}.\n\n"
 

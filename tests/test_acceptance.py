@@ -113,7 +113,8 @@ def test_acceptance_smoke_end_to_end(tmp_path, capsys):
   assert cli.main(args) == 0
   assert capsys.readouterr().out.count(" running") == 14
   meta = json.loads((results / "tables" / "acceptance.json").read_text())
-  assert meta["pass_fail"] in ("PASS", "FAIL") and len(meta["claims"]) == 3
+  assert meta["pass_fail"] in ("PASS", "FAIL", "INCOMPLETE") and len(meta["claims"]) == 3
+  assert (results / "figures" / "acceptance_token_losses.png").exists() == bool(meta["token_losses"])
   assert {c["seed"] for c in meta["cells"] if c["row"] == PIXELS} == {None}
   for cell in meta["cells"]:  # every number points at a finished probe run
     assert runs.read_result(runs_dir / cell["run"])["top1"] * 100 == pytest.approx(cell["value"])
@@ -124,3 +125,13 @@ def test_acceptance_smoke_end_to_end(tmp_path, capsys):
   assert f"| {ORACLE} | 2 | " in page and "Token-type losses of the pre-training (`features.pretrained`)" in page
   report = (results / "REPORT.md").read_text()
   assert "## Acceptance: SLC v2 acceptance test" in report and "| Acceptance | (a) the oracle" in report
+
+
+def test_a_test_table_with_unfinished_checks_reads_incomplete_not_fail():
+  from lvmae import verdicts
+  claim = lambda verdict: {"claim": "c", "verdict": verdict}
+  assert collect._passed([claim(verdicts.REPRODUCED)] * 3) == "PASS"
+  assert collect._passed([claim(verdicts.REPRODUCED), claim(verdicts.NOT_RUN)]) == "INCOMPLETE"
+  assert collect._passed([claim(verdicts.NOT_REPRODUCED), claim(verdicts.NOT_RUN)]) == "FAIL"
+  assert collect._passed([claim(verdicts.INCONCLUSIVE), claim(verdicts.REPRODUCED)]) == "FAIL"
+  assert collect._passed([]) == "FAIL"

@@ -209,8 +209,9 @@ def test_slc_data_validation(kwargs, field):
 
 
 def test_slc_data_valid_sources():
-  data = SLCData(preset="easy", train_split="train", num_train=2000, num_eval=5)
+  data = SLCData(preset="easy", version=1, train_split="train", num_train=2000, num_eval=5)
   train, ev = data.source("train"), data.source("eval")
-  assert (train.split, train.preset, len(train)) == ("train", "easy", 2000)
+  assert (train.split, train.preset, len(train), train.version) == ("train", "easy", 2000, 1)
+  assert SLCData(preset="long", num_train=8).source("train").preset == "long"
   assert (ev.split, len(ev)) == ("val", 5)
   assert SLCData(num_train=20_000).source("train").split == "unlabelled"

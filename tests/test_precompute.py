@@ -86,7 +86,7 @@ def test_token_target_loss_is_mse_on_cached_latents_over_masked_and_selected():
     (["pretrained.targets.kind='fsq_magvit'", "pretrained.tokens=@tokens_adaptive_fsq_magvit"], "tokens"),
     (["pretrained.masking.decoder_strategy='adaptive'"], "importance"),
     (["pretrained.masking.decoder_strategy='adaptive'", "pretrained.importance=@tokens_fsq_magvit"], "importance"),
-    (["pretrained.targets.kind='magvit'", "pretrained.tokens=@tokens_magvit", "pretrained.data.preset='hard'"],
+    (["pretrained.targets.kind='magvit'", "pretrained.tokens=@tokens_magvit", "pretrained.data.preset='long'"],
      "tokens.data"),
     (["pretrained.targets.kind='magvit'", "pretrained.tokens=@tokens_magvit", "pretrained.tubelet=(4, 4, 4)"],
      "tokens.tokenizer.autoencoder"),
