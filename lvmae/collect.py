@@ -201,9 +201,10 @@ def _token_loss_figure(table, token_losses: list[dict], runs_dir, results) -> st
   """Draws each pre-training's token-type loss curves beside their trivial levels (one line per
   run; `results/figures/<table id>_token_losses.png`); returns the markdown that shows it."""
   runs_by_label = {f"{f['row']} (seed {f['seed']})": f["run"] for f in token_losses}
-  if not runs_by_label:
-    return ""
   curves = {label: token_loss_curves(runs_dir / run) for label, run in runs_by_label.items()}
+  curves = {label: by_type for label, by_type in curves.items() if by_type}
+  if not curves:
+    return ""
   png = figures.token_loss_figure(results / "figures" / f"{table.id}_token_losses.png", curves,
                                   title=f"{table.title}: pre-training loss by token type")
   return (f"\n![token-type losses](../figures/{png.name})\n\nSolid: each pre-training's loss on the token type; "

@@ -238,8 +238,12 @@ TOKEN_TYPES = ("event_seen", "event_hidden", "background")
 
 def token_loss_curves(run_dir: Path) -> dict[str, tuple[list, list, list]]:
   """A pre-training run's logged (steps, losses, trivial levels) of each token type (types the
-  run never logged are left out; steps whose batch had none of a type are skipped)."""
-  records = [json.loads(line) for line in (Path(run_dir) / loop.METRICS).read_text().splitlines() if line]
+  run never logged are left out; steps whose batch had none of a type are skipped; empty for a
+  run without a metrics log)."""
+  path = Path(run_dir) / loop.METRICS
+  if not path.exists():
+    return {}
+  records = [json.loads(line) for line in path.read_text().splitlines() if line]
   curves = {}
   for name in TOKEN_TYPES:
     rows = [(r["step"], r[f"loss_{name}"], r[f"trivial_{name}"]) for r in records
