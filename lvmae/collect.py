@@ -256,8 +256,8 @@ def _one_class_note(by_cell, judged: dict[str, bool]) -> str:
   seeds = {cell: sorted(s for s, one in by_seed.items() if one) for cell, by_seed in by_cell.items()}
   listed = "; ".join(f"{row} [{column}] seed{'s' if len(ss) > 1 else ''} {', '.join(map(str, ss))}"
                      for (row, column), ss in seeds.items() if ss)
-  return (f"At chance: {sum(judged.values())} of {len(judged)} fine-tuning runs predicted one class for every "
-          f"evaluated clip (they never left the chance plateau; their top-1 is that class's share): {listed}.")
+  return (f"At chance: {sum(judged.values())} of {len(judged)} classifier runs (fine-tunings or probes) predicted "
+          f"one class for every evaluated clip (they never left chance; their top-1 is that class's share): {listed}.")
 
 
 def _row_metric(rows, cfgs, runs_dir, path: str, key: str, scale: float) -> tuple[pd.DataFrame, list[dict], str]:

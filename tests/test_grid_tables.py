@@ -180,8 +180,8 @@ def test_runs_that_predict_one_class_for_every_clip_are_named(tmp_path):
   meta = json.loads((tmp_path / "tables" / "table9z.json").read_text())
   ids = {(cell.row, cell.column, cell.seed): runs.run_id(cfg) for cell, cfg in cfgs}
   assert meta["one_class_runs"] == sorted(ids[k] for k in one_class)
-  assert ("At chance: 3 of 11 fine-tuning runs predicted one class for every evaluated clip (they never left the "
-          "chance plateau; their top-1 is that class's share): a [x] seed 1; b [y] seeds 0, 1.") in meta["body_md"]
+  assert ("At chance: 3 of 11 classifier runs (fine-tunings or probes) predicted one class for every evaluated clip "
+          "(they never left chance; their top-1 is that class's share): a [x] seed 1; b [y] seeds 0, 1.") in meta["body_md"]
   # Every cell has top-1 20%, so both claims overlap; only the one with b (all at chance) on the left is held back.
   a_over_b, b_over_a = meta["claims"]
   assert a_over_b["verdict"] == "reproduced" and b_over_a["verdict"] == "inconclusive"
