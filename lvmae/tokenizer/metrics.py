@@ -79,15 +79,7 @@ def event_tokens(info, grid: Sequence[int], clip_frames_indices=None) -> np.ndar
     info = xp.take(info, xp.asarray(clip_frames_indices), axis=-3)
   if info.ndim < 3:
     raise ValueError(f"info must be (..., T, H, W), got shape {info.shape}")
-  gt, gh, gw = (int(g) for g in grid)
-  frames, height, width = info.shape[-3:]
-  if min(gt, gh, gw) < 1 or frames % gt or height % gh or width % gw:
-    raise ValueError(f"info (T, H, W)={(frames, height, width)} is not divisible by the token "
-                     f"grid {(gt, gh, gw)}")
-  lead = info.shape[:-3]
-  x = info.reshape(lead + (gt, frames // gt, gh, height // gh, gw, width // gw))
-  axes = tuple(len(lead) + a for a in (1, 3, 5))
-  return x.any(axis=axes).reshape(lead + (gt * gh * gw,))
+  return _per_token(info, grid, "info").any(axis=-1)
 
 
 def event_token_ids(event_ids, grid: Sequence[int]):
@@ -96,14 +88,20 @@ def event_token_ids(event_ids, grid: Sequence[int]):
   token in SLC v2). numpy in, numpy out; jax in (also under jit), jax out."""
   xp = jnp if isinstance(event_ids, jax.Array) else np
   ids = xp.asarray(event_ids).astype(xp.int32)
+  return _per_token(ids, grid, "event ids").max(axis=-1)
+
+
+def _per_token(pixels, grid: Sequence[int], name: str):
+  """(..., T, H, W) per-pixel values -> (..., t*h*w, pixels per token) on the token grid (t, h, w)."""
   gt, gh, gw = (int(g) for g in grid)
-  frames, height, width = ids.shape[-3:]
+  frames, height, width = pixels.shape[-3:]
   if min(gt, gh, gw) < 1 or frames % gt or height % gh or width % gw:
-    raise ValueError(f"event ids (T, H, W)={(frames, height, width)} are not divisible by the token "
+    raise ValueError(f"{name} (T, H, W)={(frames, height, width)} is not divisible by the token "
                      f"grid {(gt, gh, gw)}")
-  lead = ids.shape[:-3]
-  x = ids.reshape(lead + (gt, frames // gt, gh, height // gh, gw, width // gw))
-  return x.max(axis=tuple(len(lead) + a for a in (1, 3, 5))).reshape(lead + (gt * gh * gw,))
+  lead, n = pixels.shape[:-3], len(pixels.shape[:-3])
+  x = pixels.reshape(lead + (gt, frames // gt, gh, height // gh, gw, width // gw))
+  x = x.transpose(tuple(range(n)) + tuple(n + a for a in (0, 2, 4, 1, 3, 5)))
+  return x.reshape(lead + (gt * gh * gw, -1))
 
 
 def topk_mask(scores, budget: float) -> np.ndarray:

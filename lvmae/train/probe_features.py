@@ -32,11 +32,11 @@ from tqdm.auto import tqdm
 from lvmae.atomic import write_atomic
 from lvmae.data.pipeline import SLCData, Sampling, eval_batches
 from lvmae.data.videos import VideoData
-from lvmae.masking.grid import patchify, token_grid
+from lvmae.masking.grid import patchify
 from lvmae.models.specs import DTYPES, TransformerSpec
 from lvmae.train.checkpoint import restore_pretrained_encoder
 from lvmae.train.pretrain import Pretrain
-from lvmae.train.stage import check_clip_shape
+from lvmae.train.stage import TokenGrid, check_clip_shape
 from lvmae.train.state import normalise_input
 from lvmae.validation import ConfigError, check_choice, check_positive
 
@@ -46,7 +46,7 @@ TOKEN_FILES = {"train": "train_tokens.npy", "eval": "eval_tokens.npy"}  # with k
 
 
 @dataclasses.dataclass(frozen=True)
-class ProbeFeatures:
+class ProbeFeatures(TokenGrid):
   """Frozen features of `data`'s train and eval clips, for the Probe stage."""
   data: SLCData | VideoData
   sampling: Sampling
@@ -74,15 +74,6 @@ class ProbeFeatures:
         raise ConfigError("encoder", self.encoder, f"differs from pretrained.encoder={self.pretrained.encoder}")
       if tuple(self.pretrained.tubelet) != tuple(self.tubelet):
         raise ConfigError("tubelet", self.tubelet, f"differs from pretrained.tubelet={self.pretrained.tubelet}")
-
-  @property
-  def grid(self) -> tuple[int, int, int]:
-    size = self.data.image_size
-    return token_grid(self.sampling.num_frames, size, size, self.tubelet)
-
-  @property
-  def patch_dim(self) -> int:
-    return self.tubelet[0] * self.tubelet[1] * self.tubelet[2] * 3
 
   @property
   def dim(self) -> int:

@@ -26,11 +26,8 @@ def check_clip_shape(sampling: Sampling, data, tubelet: tuple[int, int, int]) ->
     sampling.check_fits(data.clip_frames)
 
 
-class ClipStage:
-  """Mixin for stage dataclasses with fields data, sampling, tubelet, schedule, seed, data_threads,
-  parallel (a lvmae.train.sharding.Parallelism: the mesh the train step runs on)."""
-
-  batch_keys: tuple[str, ...] = ("video",)  # what the train iterator yields
+class TokenGrid:
+  """Mixin for stage dataclasses with fields data, sampling and tubelet: their token grid."""
 
   @property
   def grid(self) -> tuple[int, int, int]:
@@ -40,6 +37,13 @@ class ClipStage:
   @property
   def patch_dim(self) -> int:
     return self.tubelet[0] * self.tubelet[1] * self.tubelet[2] * 3
+
+
+class ClipStage(TokenGrid):
+  """Mixin for stage dataclasses with fields data, sampling, tubelet, schedule, seed, data_threads,
+  parallel (a lvmae.train.sharding.Parallelism: the mesh the train step runs on)."""
+
+  batch_keys: tuple[str, ...] = ("video",)  # what the train iterator yields
 
   def lower_train_step(self):
     """The train step lowered from shapes alone (any size, nothing allocated)."""
