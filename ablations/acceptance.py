@@ -16,12 +16,11 @@ The test PASSes when all three checks hold:
       the encoder sees in part) is clearly below its trivial level: mean loss / trivial <= MAX_RATIO.
 If it FAILs, SLC.md's remedy is a lower cpu encoder mask ratio (0.75), a documented scale deviation.
 """
-from ablations.spec import (DECODER_STRATEGIES, RECONSTRUCTION_TARGETS, Bound, Claim, Comparison, Floor, GridTable,
-                            loss_ratio_of, mean_of, restaged)
+from ablations.spec import (DECODER_STRATEGIES, PIXELS_FLOOR, RECONSTRUCTION_TARGETS, Bound, Claim, Comparison,
+                            GridTable, loss_ratio_of, mean_of, probe_floors, restaged)
 
 STAGE = "features.pretrained"  # the probe's pre-training stage
 ORACLE, RANDOM = "oracle (15%)", "random (15%)"
-PIXELS, RANDOM_INIT = "floor: raw pixels", "floor: random-init encoder"
 COLUMN = "probe top-1"
 MARGIN = 5.0       # (b): points of probe top-1 above the raw-pixel floor
 MAX_RATIO = 0.9    # (c): the event_seen loss as a share of its trivial level, at most
@@ -36,8 +35,7 @@ TABLE = GridTable(
     seeds=(0, 1, 2),
     metric="top1",
     metric_label="probe top-1 (%)",
-    floors={RANDOM_INIT: Floor("probe_random_init", seed_field="features.seed"),
-            PIXELS: Floor("probe_pixels", seed_field=None)},
+    floors=probe_floors(),
     token_losses=STAGE,
     skip_rows={"paper": (ORACLE,)},  # real data has no event tokens
     pass_fail="SLC acceptance test",
@@ -45,7 +43,7 @@ TABLE = GridTable(
         Claim("(a) the oracle decoder mask beats random (paired interval above 0)",
               (Comparison(ORACLE, ">", RANDOM),)),
         Claim(f"(b) the oracle is at least {MARGIN:g} points above the raw-pixel floor",
-              (Bound(mean_of(ORACLE, COLUMN), ">=", mean_of(PIXELS, COLUMN), offset=MARGIN,
+              (Bound(mean_of(ORACLE, COLUMN), ">=", mean_of(PIXELS_FLOOR, COLUMN), offset=MARGIN,
                      quantity="mean probe top-1 (%)"),)),
         Claim(f"(c) the oracle's loss on event_seen tokens is clearly below trivial (ratio <= {MAX_RATIO:g})",
               (Bound(loss_ratio_of(ORACLE, "event_seen"), "<=", MAX_RATIO, quantity="loss / trivial"),)),

@@ -20,7 +20,8 @@ from lvmae.train.pretrain import TOKEN_TYPES
 from lvmae.verdicts import Bound, Claim, Comparison, loss_ratio_of, mean_of
 
 # Upstream stages a cell may plug in (`pretrained.importance=@name`); absent (None) otherwise.
-OPTIONAL_STAGES = ("pretrained.tokens", "pretrained.importance")
+OPTIONAL_STAGES = ("pretrained.tokens", "pretrained.importance", "features.pretrained.tokens",
+                   "features.pretrained.importance")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,6 +129,33 @@ def restaged(sets: Sequence[str], stage: str) -> tuple[str, ...]:
   return tuple(f"{stage}.{s.removeprefix('pretrained.')}" for s in sets)
 
 
+# Fine-tuning fields a probe has no counterpart for (it reads frozen features, one centred view):
+# at a probe profile, a table's overrides of them do not apply (said in the table's note).
+FINETUNE_ONLY = ("token_drop",)
+# The fine-tuning's fields that its probe's features stage has too: the clips it sees and the encoder.
+FEATURE_FIELDS = ("data.", "sampling.", "encoder.", "tubelet=")
+
+
+def as_probe(sets: Sequence[str]) -> tuple[str, ...]:
+  """A fine-tuning cell's overrides as the same cell's linear probe's (experiment `probe`): the
+  pre-training's (`pretrained.`) move to `features.pretrained.`, the clips and encoder
+  (FEATURE_FIELDS) to `features.`, the run's `seed` stays, fine-tuning-only ones (FINETUNE_ONLY)
+  are left out; any other has no place in a probe and is an error."""
+  out = []
+  for s in sets:
+    field = s.partition("=")[0].strip()
+    if field.startswith("pretrained."):
+      out.append(f"features.{s}")
+    elif s.startswith(FEATURE_FIELDS):
+      out.append(f"features.{s}")
+    elif field == "seed":
+      out.append(s)
+    elif field not in FINETUNE_ONLY:
+      raise ValueError(f"override {s!r} is a fine-tuning's with no counterpart in a probe (FINETUNE_ONLY lists "
+                       f"those left out)")
+  return tuple(out)
+
+
 # The full method with ViT-L at 128 frames (25% token drop when fine-tuning): the paper's SOTA rows.
 LVMAE_VIT_L_128_SETS = (LVMAE_SETS + clip_sets(128, 2) + ("encoder.width=1024", "encoder.depth=24", "encoder.heads=16")
                         + ("token_drop=0.25",))
@@ -168,6 +196,27 @@ class Floor:
     if self.seed_field == "seed":
       return (f"seed={seed}",)
     return (f"seed={downstream_seed}", f"{self.seed_field}={seed}")
+
+
+PIXELS_FLOOR, RANDOM_INIT_FLOOR = "floor: raw pixels", "floor: random-init encoder"
+
+
+def probe_floors(view: Sequence[str] = ()) -> dict[str, Floor]:
+  """The two floors of a probed table: the linear probe on an untrained encoder (the grid's seeds
+  as its initialisation seeds) and on mean-pooled raw pixels (deterministic: one run), both seeing
+  the clips through `view` (overrides of the probe's `features`, e.g. its frames)."""
+  return {RANDOM_INIT_FLOOR: Floor("probe_random_init", tuple(view), seed_field="features.seed"),
+          PIXELS_FLOOR: Floor("probe_pixels", tuple(view), seed_field=None)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Probed:
+  """A fine-tuning GridTable measured by the linear probe at some profiles (SLC.md: the cpu
+  profile's primary metric): there each cell is the probe (`probe`) of the same pre-training
+  (overrides moved by `as_probe`), and the two floors (`probe_floors`, seeing the clips through
+  `floor_view`) are rows. At the other profiles the cells fine-tune, the paper's protocol."""
+  profiles: Sequence[str] = ("cpu",)
+  floor_view: Sequence[str] = ()      # the floors' clips, as a fine-tuning's overrides (e.g. 128 frames)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,6 +269,37 @@ class GridTable:
   # Optional: the table is a test of this name: its page opens with "<name>: PASS" when every claim
   # is reproduced, "<name>: FAIL" otherwise.
   pass_fail: str = ""
+  note: str = ""                      # said below the table
+  # Optional: the profiles at which the cells are linear probes of the pre-trainings, with floors
+  # (Probed); `at(profile)` gives the table as run there.
+  probed: Probed | None = None
+
+  def at(self, profile: str) -> GridTable:
+    """The table as built, run and collected at `profile`: itself, or at a Probed profile the same
+    grid of probes: every override moved by `as_probe` (the profile's `profile_sets` after the
+    columns'), row metrics read from the probe's pre-training stage, and the two floors as rows,
+    seeing the clips through the Probed `floor_view` and the profile's own clip overrides."""
+    if self.probed is None or profile not in self.probed.profiles:
+      return self
+    if self.experiment != "finetune":
+      raise ValueError(f"table {self.id}: only a fine-tuning table can be probed (it runs {self.experiment!r})")
+    last = tuple((self.profile_sets or {}).get(profile, ()))
+    view = tuple(self.probed.floor_view) + tuple(s for s in last if s.startswith(FEATURE_FIELDS))
+    stage = pretraining_path("probe")
+    moved = {label: (stage + path.removeprefix("pretrained") if path.startswith("pretrained") else path, key, scale)
+             for label, (path, key, scale) in (self.row_metrics or {}).items()}
+    dropped = sorted({s for sets in (*self.rows.values(), *self.columns_at(profile).values()) for s in sets
+                      if s.partition("=")[0].strip() in FINETUNE_ONLY})
+    left_out = f"; fine-tuning-only overrides left out: {', '.join(f'`{s}`' for s in dropped)}" if dropped else ""
+    note = (f"At the {profile} profile each cell is a linear probe (`probe`) of the frozen encoder the paper's "
+            f"fine-tuning would start from (the same pre-training){left_out}.")
+    return dataclasses.replace(
+        self, experiment="probe", probed=None, metric_label=f"linear-probe {self.metric_label}",
+        note=" ".join(n for n in (self.note, note) if n),
+        rows={row: as_probe(sets) for row, sets in self.rows.items()},
+        columns={column: as_probe(tuple(sets) + last) for column, sets in self.columns_at(profile).items()},
+        profile_columns=None, profile_sets=None, row_metrics=moved or None,
+        floors={**probe_floors(as_probe(view)), **(self.floors or {})})
 
   def memory_configs(self) -> tuple[dict[str, fdl.Config], str, str] | None:
     """(row -> config, profile, reference row) of the memory column, or None."""
@@ -286,7 +366,10 @@ class GridTable:
     return {column: ("", self.metric, self.scale) for column in self.columns_at(profile)}
 
   def cells(self, profile: str) -> list[Cell]:
-    """The cells built and run at `profile` (its columns; skipped rows left out), then the floors'."""
+    """The cells built and run at `profile` (its columns; skipped rows left out), then the floors'
+    (those of the table `at` that profile)."""
+    if self.at(profile) is not self:
+      return self.at(profile).cells(profile)
     by_profile = tuple((p, tuple(sets)) for p, sets in (self.profile_sets or {}).items())
     rows = {row: sets for row, sets in self.rows.items() if row not in self.skipped(profile)}
     return (grid_cells(self.experiment, rows, self.columns_at(profile), self.seeds, by_profile, self.downstream_seed)
@@ -300,6 +383,13 @@ class GridTable:
             for label, floor in (self.floors or {}).items()
             for column in self.columns_at(profile)
             for seed in (self.seeds if floor.seed_field is not None else (None,))]
+
+
+def slc_sets(preset: str, stages: Sequence[str] = ("", "pretrained.", "pretrained.tokens.",
+                                                 "pretrained.importance.")) -> tuple[str, ...]:
+  """One of SLC's presets (lvmae.data.slc, e.g. v2's long-range `long`) for a fine-tuning run, its
+  pre-training and its token caches (the tokenizers keep theirs)."""
+  return tuple(f"{stage}data.preset='{preset}'" for stage in stages)
 
 
 def dataset_sets(name: str, stages: Sequence[str] = ("", "pretrained.", "pretrained.tokens.",

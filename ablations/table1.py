@@ -11,7 +11,7 @@ the FSQ-MagViT tokenizer trained without the scorer. The selection-recall column
 SLC's event tokens each pre-training run's decoder selected (n/a on real data and in runs that
 predate it).
 """
-from ablations.spec import COMPARED_STRATEGIES, DECODER_STRATEGIES, RECONSTRUCTION_TARGETS, Claim, Comparison, GridTable
+from ablations.spec import COMPARED_STRATEGIES, DECODER_STRATEGIES, RECONSTRUCTION_TARGETS, Claim, Comparison, GridTable, Probed
 
 _PAPER_ROWS = [row for row in DECODER_STRATEGIES if row != "oracle (15%)"]
 
@@ -19,6 +19,7 @@ TABLE = GridTable(
     id="1",
     title="Decoder masking strategy vs reconstruction target (32 frames, encoder tube mask 90%)",
     experiment="finetune",
+    probed=Probed(),  # cpu: linear probes, with floors
     rows=DECODER_STRATEGIES,
     columns={"RGB": RECONSTRUCTION_TARGETS["RGB pixels"], "FSQ-MagViT": RECONSTRUCTION_TARGETS["FSQ-MagViT"]},
     seeds=(0, 1, 2),

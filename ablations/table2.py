@@ -3,9 +3,12 @@ evaluated on four 32-frame clips (posteriors averaged); all with the full method
 
 No decoder masking at 128 frames is not run: its pre-training step is reported from XLA's compiled
 memory, ViT-B at the paper profile (224 px, one clip) against one 16 GiB accelerator.
-On SLC a count over the whole clip cannot be rebuilt from clip averages (Bayes-optimal top-1:
-0.42 for four 32-frame clips, 1.0 for one 128-frame view)."""
-from ablations.spec import LVMAE_SETS, Claim, Comparison, GridTable, clip_sets
+On SLC (smoke, cpu) the clips are SLC v2's long-range variant (`long`: 2-frame events), where a
+count over the whole clip cannot be rebuilt from clip averages (Bayes-optimal top-1: 0.42 for four
+32-frame clips, 0.41 for one at stride 4, 1.0 for one 128-frame view). At the cpu profile every
+cell is a linear probe of its frozen encoder at the cell's evaluation view (ablations.spec.Probed),
+the multi-clip row's posteriors averaged over the four clips; the floors see 128 frames."""
+from ablations.spec import LVMAE_SETS, Claim, Comparison, GridTable, Probed, clip_sets, slc_sets
 
 _PRETRAIN_STAGES = ("pretrained.", "pretrained.tokens.", "pretrained.importance.")
 _AT_128 = clip_sets(128, 1, ("",)) + ("token_drop=0.2",)
@@ -16,6 +19,8 @@ TABLE = GridTable(
     id="2",
     title="Pre-training length: 32 vs 128 frames (fine-tuned at 128), and 32-frame multi-clip",
     experiment="finetune",
+    probed=Probed(floor_view=clip_sets(128, 1, ("",))),  # cpu: linear probes, floors at 128 frames
+    profile_sets={p: slc_sets("long") for p in ("smoke", "cpu")},  # SLC v2's long-range variant
     rows={
         _SHORT: LVMAE_SETS + clip_sets(32, 4, _PRETRAIN_STAGES) + _AT_128,
         _LONG: LVMAE_SETS + clip_sets(128, 1, _PRETRAIN_STAGES) + _AT_128,

@@ -6,7 +6,7 @@ the paper's default 2/3 (10% + 5%, left unset so its runs are the same as every 
 full-method row), 1/3 (5% + 10%) and 0 (random only). The selection-recall column shows how many of
 SLC's event tokens each mix gives the decoder.
 """
-from ablations.spec import LVMAE_SETS, Claim, Comparison, GridTable
+from ablations.spec import LVMAE_SETS, Claim, Comparison, GridTable, Probed
 
 _TOP_SHARE = "pretrained.masking.top_share"
 _PAPER = "10% + 5% (paper)"
@@ -15,6 +15,7 @@ TABLE = GridTable(
     id="4a",
     title="Adaptive : random mix of the decoder's 15% budget (adaptive targets, 32 frames)",
     experiment="finetune",
+    probed=Probed(),  # cpu: linear probes, with floors
     rows={
         "15% + 0% (adaptive only)": LVMAE_SETS + (f"{_TOP_SHARE}=1.0",),
         _PAPER: LVMAE_SETS,

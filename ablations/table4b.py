@@ -1,5 +1,5 @@
 """Table 4b: reconstruction targets, with random and with adaptive decoder masking (15%, 32 frames)."""
-from ablations.spec import DECODER_STRATEGIES, RECONSTRUCTION_TARGETS, Claim, Comparison, GridTable
+from ablations.spec import DECODER_STRATEGIES, RECONSTRUCTION_TARGETS, Claim, Comparison, GridTable, Probed
 
 _BEST = ("adaptive FSQ-MagViT", "adaptive decoder mask")
 _COLUMNS = ("random decoder mask", "adaptive decoder mask")
@@ -8,6 +8,7 @@ TABLE = GridTable(
     id="4b",
     title="Reconstruction targets, with random or adaptive decoder masking (15% budget, 32 frames)",
     experiment="finetune",
+    probed=Probed(),  # cpu: linear probes, with floors
     rows=RECONSTRUCTION_TARGETS,
     columns={"random decoder mask": DECODER_STRATEGIES["random (15%)"],
              "adaptive decoder mask": DECODER_STRATEGIES["adaptive (15%)"]},

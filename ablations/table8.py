@@ -1,8 +1,9 @@
 """Table 8: the decoder's token budget at 128 frames (the full method, adaptive selection), top-1
 (on Diving48 at the paper profile) and the pre-training step's memory relative to the 15% budget.
 Memory is XLA's compiled analysis of ViT-B at the paper profile (224 px, one clip), whatever
-profile the top-1 runs use."""
-from ablations.spec import LVMAE_SETS, Bound, Claim, Comparison, GridTable, clip_sets, dataset_sets
+profile the top-1 runs use. At the cpu profile each cell is a linear probe of its frozen encoder
+(ablations.spec.Probed; floors at 128 frames)."""
+from ablations.spec import LVMAE_SETS, Bound, Claim, Comparison, GridTable, Probed, clip_sets, dataset_sets, slc_sets
 
 _BUDGETS = (0.05, 0.10, 0.15, 0.25, 0.50)
 
@@ -15,12 +16,14 @@ TABLE = GridTable(
     id="8",
     title="Decoder token budget at 128 frames: top-1 and pre-training memory relative to 15%",
     experiment="finetune",
+    probed=Probed(floor_view=clip_sets(128, 1, ("",))),  # cpu: linear probes, floors at 128 frames
     rows={_row(b): LVMAE_SETS + (f"pretrained.masking.decoder_budget={b}",) + clip_sets(128, 1) + ("token_drop=0.2",)
           for b in _BUDGETS},
     columns={"top-1": ()},
     seeds=(0, 1, 2),
     metric="top1",
-    profile_sets={"paper": dataset_sets("diving48")},  # the paper's Table 8 is on Diving48
+    # The paper's Table 8 is on Diving48; on SLC, v2's long-range variant (as every 128-frame table).
+    profile_sets={"paper": dataset_sets("diving48"), **{p: slc_sets("long") for p in ("smoke", "cpu")}},
     memory_column=("pretrain", "paper",
                    ("sampling.num_frames=128", "schedule.batch_size=1", "masking.decoder_strategy='random'"),
                    {_row(b): (f"masking.decoder_budget={b}",) for b in _BUDGETS}, "15%"),

@@ -265,6 +265,7 @@ def cmd_reproduce(args) -> None:
     collect.selection_figure(table, {name: experiments.get(name, args.profile) for name in table.sources()},
                              args.profile, args.runs_dir, results)
   else:
+    table = table.at(args.profile)  # e.g. probes with floors where the table is Probed
     cfgs = _cell_configs(table, table.cells(args.profile), args.profile, args)
     for _, cfg in cfgs:
       runs.build(cfg)  # every cell validates before anything runs

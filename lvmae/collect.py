@@ -88,6 +88,8 @@ def grid(table, profile, cfgs, runs_dir, results, paper_dir, run_ids, cost_cfgs=
     notes.append(_one_class_note(by_cell, judged))
   if skipped:
     notes.append(f"Not built at the {profile} profile: {', '.join(skipped)}.")
+  if table.note:
+    notes.append(table.note)
   if cells is not None and cells != len(cfgs):
     notes.append(f"Partial: {len(cfgs)} of the grid's {cells} cells have finished; the others are not counted.")
   body += "".join(f"\n{note}\n" for note in notes)

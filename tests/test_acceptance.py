@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 import ablations
-from ablations.acceptance import MAX_RATIO, ORACLE, PIXELS, RANDOM, RANDOM_INIT, STAGE
+from ablations.acceptance import MAX_RATIO, ORACLE, RANDOM, STAGE
+from ablations.spec import PIXELS_FLOOR as PIXELS, RANDOM_INIT_FLOOR as RANDOM_INIT
 from ablations.spec import Claim, Comparison
 from lvmae import cli, collect, runs
 from lvmae.atomic import write_atomic

@@ -171,6 +171,41 @@ def test_pixel_features_are_the_mean_of_the_patchified_clip(tmp_path):
     load_features(tmp_path, "eval", tokens=True)
 
 
+def test_several_eval_clips_give_one_pooled_row_per_view_and_one_train_view(tmp_path):
+  stage = runs.build(experiments.get("probe_pixels", "smoke")).features
+  stage = dataclasses.replace(stage, data=dataclasses.replace(stage.data, num_train=2, num_eval=3), batch_size=2,
+                              sampling=dataclasses.replace(stage.sampling, eval_clips=3))
+  stage.run(tmp_path, {})
+  train, evaluation = load_features(tmp_path, "train"), load_features(tmp_path, "eval")
+  assert train["pooled"].shape == (2, stage.patch_dim) and evaluation["pooled"].shape == (3, 3, stage.patch_dim)
+  source = stage.data.source("eval")
+  for row, index in enumerate(evaluation["index"]):
+    video = source[int(index)]["video"]
+    for view in range(3):  # the evaluation views of sample_indices, in order
+      clip = video[sample_indices(video.shape[0], stage.sampling, view=view)]
+      expected = patchify(clip[None].astype(np.float64) / 255.0, stage.tubelet).mean(axis=1)[0]
+      np.testing.assert_allclose(evaluation["pooled"][row, view], expected, atol=1e-5)
+
+
+def test_the_linear_probe_averages_the_posteriors_of_several_eval_views(tmp_path):
+  rng = np.random.default_rng(4)
+  x, y = _gaussian_classes(rng, ROWS + 100, separation=0.5)
+  views = x[ROWS:, None] + rng.normal(size=(100, 3, DIM)).astype(np.float32)  # three noisy views per clip
+  single = _probe_stage(regularisation=(1e-2,), steps=STEPS)
+  multi = _write_features(tmp_path / "multi", x[:ROWS], y[:ROWS], views, y[ROWS:])
+  (tmp_path / "a").mkdir()
+  single.run(tmp_path / "a", {"features": multi})
+  per_view = []
+  for view in range(3):  # the same fit (same train rows and choice), scored on one view at a time
+    one = _write_features(tmp_path / f"view{view}", x[:ROWS], y[:ROWS], views[:, view], y[ROWS:])
+    (tmp_path / f"r{view}").mkdir()
+    single.run(tmp_path / f"r{view}", {"features": one})
+    with np.load(tmp_path / f"r{view}" / PREDICTIONS) as p:
+      per_view.append(p["probs"])
+  with np.load(tmp_path / "a" / PREDICTIONS) as p:
+    np.testing.assert_allclose(p["probs"], np.mean(per_view, axis=0), atol=1e-6)
+
+
 def _small_encoder_features(**changes):
   """The smoke random-init encoder's features stage on 3 train and 2 eval clips, in batches of 2."""
   stage = runs.build(experiments.get("probe_random_init", "smoke")).features
@@ -250,6 +285,7 @@ def test_probe_and_pixel_floor_run_end_to_end_at_smoke(tmp_path):
     ("probe_pixels", "head='attentive'", "head"),
     ("probe", "head='attentive'", "features.keep_tokens"),  # the linear probe's features: pooled only
     ("probe_pixels", "features.keep_tokens=True", "features.keep_tokens"),
+    ("probe_attentive", "features.sampling.eval_clips=2", "features.sampling.eval_clips"),
     ("probe_attentive", "attention_heads=3", "attention_heads"),
 ])
 def test_bad_values_name_their_field(name, assignment, field):

@@ -53,9 +53,10 @@ def test_table4a_splits_the_budget_between_top_and_random_tokens():
   assert shares == pytest.approx({"15% + 0% (adaptive only)": 1.0, "10% + 5% (paper)": 2 / 3, "5% + 10%": 1 / 3,
                                   "0% + 15% (random only)": 0.0})
   assert all(s.pretrained.masking.decoder_budget == 0.15 for s in stages.values())
-  # The paper's mix sets no top_share: its runs are the full-method runs of other tables (4c's 32 frames).
+  # The paper's mix sets no top_share: its runs are the full-method runs of other tables (4b's best cell).
   paper = next(c for c in ablations.get("4a").cells("cpu") if c.row == "10% + 5% (paper)")
-  same = next(c for c in ablations.get("4c").cells("cpu") if c.row == "32 frames" and c.seed == paper.seed)
+  same = next(c for c in ablations.get("4b").cells("cpu") if c.row == "adaptive FSQ-MagViT"
+              and c.column == "adaptive decoder mask" and c.seed == paper.seed)
   assert runs.run_id(paper.config("cpu")) == runs.run_id(same.config("cpu"))
 
 
@@ -65,6 +66,7 @@ def test_table4d_runs_every_strategy_at_128_frames():
   assert {column for _, column in smoke} == {"top-1"} and len(smoke) == 7
   for (row, _), stage in smoke.items():
     assert stage.sampling.num_frames == stage.pretrained.sampling.num_frames == 128 and stage.token_drop == 0.2
+    assert stage.data.preset == stage.pretrained.data.preset == "long"
     assert stage.pretrained.targets.kind == "adaptive_fsq_magvit"
     assert stage.pretrained.importance is None or stage.pretrained.importance.sampling.num_frames == 128
   assert type(smoke[("flow (15%)", "top-1")].pretrained.importance).__name__ == "FlowScores"

@@ -6,7 +6,8 @@ fitting from lvmae.train.probe_heads. The regularisation (the linear probe's L2 
 attentive probe's AdamW weight decay) is chosen on a seeded `held_out` share of the train features:
 each value of the grid is fitted on the rest and scored by held-out top-1, the best wins (a tie goes
 to the stronger regularisation), then the probe is refitted on every train row and scored on the
-eval split. The run writes result.json's keys (top1, num_train, num_eval, head,
+eval split (with several eval clips per video, on their averaged posteriors, as fine-tuning's
+evaluation; the linear head only). The run writes result.json's keys (top1, num_train, num_eval, head,
 chosen_regularisation, held_out_top1, classes, train_seconds) and predictions.npz (the keys of
 lvmae.train.evaluate.write_predictions). Given the same features and config, top1 is exact.
 """
@@ -74,7 +75,9 @@ class Probe:
     if self.head == "linear":  # standardised with the fitting rows' statistics
       mean, std = probe_heads.standardiser(x[weights > 0])
       params = probe_heads.fit_linear((x - mean) / std, labels, weights, value, heads=self.heads, steps=self.steps)
-      return probe_heads.linear_probs(params, (predict_x - mean) / std, self.heads)
+      views = predict_x.reshape(-1, predict_x.shape[-1])  # (N, D) or (N, clips, D): posteriors averaged
+      probs = probe_heads.linear_probs(params, (views - mean) / std, self.heads)
+      return probs.reshape(*predict_x.shape[:-1], -1).mean(axis=1) if predict_x.ndim == 3 else probs
     model = probe_heads.fit_attentive(x, labels, weights, value, heads=self.heads, num_heads=self.attention_heads,
                                       steps=self.steps, batch_size=self.batch_size,
                                       learning_rate=self.learning_rate, seed=self.seed)

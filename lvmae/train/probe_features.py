@@ -1,14 +1,17 @@
 """The probe-features stage: a frozen encoder's features of every labelled clip, cached for probes.
 
-For each clip of the data's train split and of its eval split it takes one fixed view (the centred
-evaluation clip of `sampling`, the centre crop of real videos; no augmentation) and computes
+For each clip of the data's train split it takes one fixed view (the centred evaluation clip of
+`sampling`, the centre crop of real videos; no augmentation), and of its eval split
+`sampling.eval_clips` such views (one unless a multi-clip test; the probe averages their
+posteriors, as fine-tuning's evaluation does), and computes
   source="encoder": the frozen encoder's output tokens (after its final LayerNorm) over ALL tokens
     (no masking): their mean (N, D) float32 and, only with `keep_tokens` (the attentive probe
     pools them), the tokens themselves (N, L, D) float16. The encoder is `pretrained`'s (an
     upstream Pretrain stage), or a random-init one built with `seed` when `pretrained` is None.
   source="pixels": no model; the clip's raw patches in [0, 1] (`patchify(video / 255, tubelet)`),
     mean-pooled to (N, t*p*p*3): the raw-pixel floor. No per-token features.
-The run directory holds `train.npz` and `eval.npz` (keys: pooled, label, index), each written
+The run directory holds `train.npz` and `eval.npz` (keys: pooled, label, index; eval's pooled is
+(N, views, D) with several eval clips), each written
 atomically, and with `keep_tokens` `train_tokens.npy` and `eval_tokens.npy`: too big for memory at
 the paper profile, each is a memory-mapped .npy filled batch by batch, then renamed into place. It
 has a row per clip of the split's source; the first N (the readable clips, in the npz's order) are
@@ -63,8 +66,9 @@ class ProbeFeatures(TokenGrid):
     check_clip_shape(self.sampling, self.data, self.tubelet)
     check_choice("source", self.source, SOURCES)
     check_positive("batch_size", self.batch_size)
-    if self.sampling.eval_clips != 1:
-      raise ConfigError("sampling.eval_clips", self.sampling.eval_clips, "must be 1: one centred view per clip")
+    if self.keep_tokens and self.sampling.eval_clips != 1:
+      raise ConfigError("sampling.eval_clips", self.sampling.eval_clips, "must be 1 with keep_tokens (the "
+                        "attentive probe reads one view per clip)")
     if self.keep_tokens and self.source != "encoder":
       raise ConfigError("keep_tokens", self.keep_tokens, f"needs source='encoder' ({self.source!r} is pooled only)")
     if self.pretrained is not None:
@@ -108,12 +112,14 @@ class ProbeFeatures(TokenGrid):
 
   def extract(self, compute, which: str, tokens_path: Path | None = None) -> dict[str, np.ndarray]:
     """Pooled features, labels and indices of every readable clip of split `which` ("train" or
-    "eval"), in order; with `tokens_path` (keep_tokens), the tokens go to that .npy: a memmap of a
-    temporary file, filled batch by batch, then renamed into place."""
+    "eval"), in order: pooled is (N, D), or (N, views, D) for an eval split of several clips; with
+    `tokens_path` (keep_tokens), the tokens go to that .npy: a memmap of a temporary file, filled
+    batch by batch, then renamed into place."""
     fixed = self.data.spatial("fixed")  # the centre crop of real videos; None for SLC
     crops = None if fixed is None else (lambda frames: fixed(frames)[None])
     source = self.data.source(which, fixed_view=True)
-    batches = eval_batches(source, self.sampling, batch_size=self.batch_size, num_threads=self.data_threads,
+    sampling = self.sampling if which == "eval" else dataclasses.replace(self.sampling, eval_clips=1)
+    batches = eval_batches(source, sampling, batch_size=self.batch_size, num_threads=self.data_threads,
                            crops=crops)
     tokens = None
     if tokens_path is not None:  # a row per clip of the source: the readable ones fill the first rows
@@ -122,14 +128,15 @@ class ProbeFeatures(TokenGrid):
                                          shape=(len(source), math.prod(self.grid), self.dim))
     out, rows = {"pooled": [], "label": [], "index": []}, 0
     for batch in tqdm(batches, desc=f"features ({which})", unit="batch", leave=False):
-      size, video = len(batch["label"]), batch["video"][:, 0]  # (B, T, H, W, 3): the one view
+      size, video = len(batch["label"]), batch["video"]  # (B, views, T, H, W, 3)
       if size < self.batch_size:  # pad the short last batch so the function compiles once
         video = np.concatenate([video, np.repeat(video[-1:], self.batch_size - size, axis=0)])
-      features = jax.device_get(compute(video))
-      if tokens is not None:
-        tokens[rows:rows + size] = features["tokens"][:size]
+      views = [jax.device_get(compute(video[:, v])) for v in range(video.shape[1])]
+      if tokens is not None:  # keep_tokens: one view
+        tokens[rows:rows + size] = views[0]["tokens"][:size]
       rows += size
-      out["pooled"].append(features["pooled"][:size])
+      pooled = np.stack([features["pooled"][:size] for features in views], axis=1)
+      out["pooled"].append(pooled[:, 0] if sampling.eval_clips == 1 else pooled)
       out["label"].append(np.asarray(batch["label"]))
       out["index"].append(np.asarray(batch["index"]))
     if not rows:

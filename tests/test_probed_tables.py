@@ -1,0 +1,79 @@
+"""Probed tables (ablations.spec.Probed): at the cpu profile a fine-tuning table's cells are linear
+probes of the very pre-trainings the paper's fine-tuning would start from, with both floors as rows."""
+import dataclasses
+
+import pytest
+
+import ablations
+from ablations.spec import PIXELS_FLOOR, RANDOM_INIT_FLOOR, GridTable, Probed, as_probe
+from lvmae import runs
+
+PROBED = ("1", "2", "4a", "4b", "4c", "4d", "8")
+
+
+def test_as_probe_moves_each_override_to_the_probes_stage_and_refuses_what_has_no_place():
+  assert as_probe(("pretrained.masking.decoder_budget=0.15", "sampling.num_frames=128", "data.preset='long'",
+                   "encoder.depth=2", "tubelet=(2, 8, 8)", "seed=3", "token_drop=0.2")) == (
+      "features.pretrained.masking.decoder_budget=0.15", "features.sampling.num_frames=128",
+      "features.data.preset='long'", "features.encoder.depth=2", "features.tubelet=(2, 8, 8)", "seed=3")
+  with pytest.raises(ValueError, match="schedule.steps=5"):
+    as_probe(("schedule.steps=5",))
+
+
+@pytest.mark.parametrize("table_id", PROBED)
+def test_a_probed_cell_probes_the_pretraining_its_fine_tuning_would_start_from(table_id):
+  table = ablations.get(table_id)
+  assert table.at("paper") is table and table.at("smoke") is table  # fine-tuning there
+  probed = table.at("cpu")
+  assert probed.experiment == "probe" and list(probed.floors) == [RANDOM_INIT_FLOOR, PIXELS_FLOOR]
+  finetunes = {(c.row, c.column, c.seed): c for c in table.cells("smoke") if not c.floor}
+  probes = [c for c in table.cells("cpu") if not c.floor]
+  finetunes_cpu = {(c.row, c.column, c.seed): c for c in _finetune_cells(table, "cpu")}
+  assert len(probes) == len(finetunes) and {(c.row, c.column, c.seed) for c in probes} == set(finetunes)
+  for cell in probes:
+    if cell.seed != 0:
+      continue
+    probe_cfg, finetune_cfg = cell.config("cpu"), finetunes_cpu[(cell.row, cell.column, cell.seed)].config("cpu")
+    assert runs.run_id(probe_cfg.features.pretrained) == runs.run_id(finetune_cfg.pretrained)
+    probe, finetune = runs.build(probe_cfg), runs.build(finetune_cfg)
+    assert probe.features.sampling == finetune.sampling and probe.features.data == finetune.data
+    assert probe.features.encoder == finetune.encoder
+
+
+def _finetune_cells(table: GridTable, profile: str):
+  """The table's fine-tuning cells at `profile`, as if it were not probed there."""
+  return dataclasses.replace(table, probed=None).cells(profile)
+
+
+def test_floors_see_the_clips_of_the_tables_longest_view():
+  for table_id, frames, preset in (("1", 32, "medium"), ("2", 128, "long"), ("4c", 128, "long"), ("8", 128, "long")):
+    floors = [c for c in ablations.get(table_id).cells("cpu") if c.floor]
+    assert {c.row for c in floors} == {RANDOM_INIT_FLOOR, PIXELS_FLOOR}
+    for cell in floors:
+      stage = runs.build(cell.config("cpu"))
+      assert stage.features.pretrained is None
+      assert (stage.features.sampling.num_frames, stage.features.data.preset) == (frames, preset)
+    pixels = [c for c in floors if c.row == PIXELS_FLOOR]  # deterministic: one run, in every column
+    assert {c.seed for c in pixels} == {None} and len({runs.run_id(c.config("cpu")) for c in pixels}) == 1
+
+
+def test_probed_tables_share_runs_with_the_acceptance_test_and_with_each_other():
+  def ids(table_id):
+    return {(c.row, c.column, c.seed): runs.run_id(c.config("cpu")) for c in ablations.get(table_id).cells("cpu")}
+  acceptance, table1 = ids("acceptance"), ids("1")
+  for seed in (0, 1, 2):
+    assert acceptance[("oracle (15%)", "probe top-1", seed)] == table1[("oracle (15%)", "RGB", seed)]
+    assert acceptance[(RANDOM_INIT_FLOOR, "probe top-1", seed)] == table1[(RANDOM_INIT_FLOOR, "RGB", seed)]
+  table4c, table8 = ids("4c"), ids("8")
+  assert table4c[("128 frames", "top-1", 0)] == table8[("15%", "top-1", 0)]  # the full method at 128 frames
+  assert table4c[(PIXELS_FLOOR, "top-1", None)] == table8[(PIXELS_FLOOR, "top-1", None)]
+
+
+def test_the_multi_clip_row_averages_four_views_and_the_collected_table_says_what_changed():
+  cell = next(c for c in ablations.get("2").cells("cpu") if c.row.startswith("32 frames, 4 clips") and c.seed == 0)
+  stage = runs.build(cell.config("cpu"))
+  assert (stage.features.sampling.eval_clips, stage.features.sampling.num_frames) == (4, 32)
+  note = ablations.get("4c").at("cpu").note
+  assert "linear probe" in note and "`token_drop=0.2`" in note
+  with pytest.raises(ValueError, match="only a fine-tuning table"):
+    GridTable(id="x", title="t", experiment="probe", rows={}, columns={"c": ()}, probed=Probed()).at("cpu")
