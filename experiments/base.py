@@ -10,6 +10,7 @@ import fiddle as fdl
 
 from experiments.registry import register
 from lvmae.data.pipeline import SLCData, Sampling
+from lvmae.masking.config import Masking
 from lvmae.models.specs import VIT_SIZES, TransformerSpec
 from lvmae.tokenizer.magvit import MagvitSpec
 from lvmae.tokenizer.model import Adaptive
@@ -18,7 +19,7 @@ from lvmae.train.finetune import Finetune
 from lvmae.train.flow_scores import FlowScores
 from lvmae.train.optim import Schedule
 from lvmae.train.precompute import Precompute
-from lvmae.train.pretrain import Masking, Pretrain, Targets
+from lvmae.train.pretrain import Pretrain, Targets
 from lvmae.train.probe import Probe
 from lvmae.train.probe_features import ProbeFeatures
 from lvmae.train.tokenizer import Tokenizer, TokenizerLosses

@@ -16,7 +16,7 @@ import pandas as pd
 from lvmae import cost, figures, report, runs, verdicts
 from lvmae.data.pipeline import fixed_views
 from lvmae.masking import decoder
-from lvmae.tokenizer import metrics
+from lvmae.masking import events as metrics
 from lvmae.train.evaluate import PREDICTIONS
 from lvmae.train.pretrain import TOKEN_TYPES, token_loss_curves
 

@@ -105,16 +105,19 @@ def test_print_commands_lists_each_run_once(capsys):
   assert cli.main(["reproduce", "1", "--profile", "cpu", "--print-commands"]) == 0
   lines = capsys.readouterr().out.strip().splitlines()
   ids = [line.split("# ")[-1] for line in lines]
-  # 8 rows x 2 columns x 3 seeds x (pretrain + finetune), two tokenizers and their caches, the flow scores
-  assert len(ids) == len(set(ids)) == 96 + 4 + 1
-  assert all(line.startswith("lvmae run finetune --profile cpu") for line in lines)
-  assert sum(line.split("--stage ")[-1].startswith("pretrained ") for line in lines) == 48
-  stages = [line.split("--stage ")[-1].split()[0] for line in lines if "--stage pretrained." in line]
-  assert sorted(set(stages)) == ["pretrained.importance", "pretrained.importance.tokenizer",
-                                 "pretrained.tokens", "pretrained.tokens.tokenizer"]
+  # Table 1 is probed at cpu: 8 rows x 2 columns x 3 seeds x (pretrain + features + probe), two
+  # tokenizers and their caches, the flow scores; the floors: 3 random-init encoders' features and
+  # probes, one raw-pixel features and probe.
+  assert len(ids) == len(set(ids)) == 144 + 4 + 1 + 6 + 2
+  assert all(line.startswith("lvmae run probe") for line in lines)
+  assert sum(line.split("--stage ")[-1].startswith("features.pretrained ") for line in lines) == 48
+  stages = [line.split("--stage ")[-1].split()[0] for line in lines if "--stage features.pretrained." in line]
+  assert sorted(set(stages)) == ["features.pretrained.importance", "features.pretrained.importance.tokenizer",
+                                 "features.pretrained.tokens", "features.pretrained.tokens.tokenizer"]
   assert sum(line.split("# ")[-1].startswith("flowscores-") for line in lines) == 1
+  assert sum(line.startswith("lvmae run probe_pixels") for line in lines) == 2
   first_use = min(i for i, line in enumerate(lines) if "decoder_strategy='adaptive'" in line)
-  assert "--stage pretrained.importance.tokenizer" in lines[first_use]  # upstream stages come first
+  assert "--stage features.pretrained.importance.tokenizer" in lines[first_use]  # upstream stages come first
 
 
 @pytest.mark.parametrize("profile", ["cpu", "paper"])

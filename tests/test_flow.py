@@ -10,8 +10,8 @@ from lvmae import runs
 from lvmae.data import flow
 from lvmae.data.pipeline import SLCData, Sampling, SkippedClip, fixed_views
 from lvmae.data.slc import SLCSource
-from lvmae.masking.grid import pixel_mask_to_tokens
-from lvmae.tokenizer.metrics import event_tokens, topk_recall
+from lvmae.masking.events import event_tokens, topk_recall
+from lvmae.masking.grid import token_grid
 from lvmae.train.flow_scores import FlowScores
 from lvmae.train.precompute import SCORES, TokenCache
 from lvmae.validation import ConfigError
@@ -114,7 +114,7 @@ def test_a_moving_square_gets_the_highest_scores_and_a_static_clip_none(method):
   inside = [magnitudes[i, 14:18, 2 * i + 1:2 * i + 5] for i in range(1, 12)]
   assert 1.5 < np.median(inside) < 2.5, np.median(inside)
   scores = flow.token_flow_scores(video, tubelet, method).reshape(6, 4, 4)
-  square = pixel_mask_to_tokens(mask, tubelet).reshape(6, 4, 4)
+  square = event_tokens(mask, token_grid(*mask.shape, tubelet)).reshape(6, 4, 4)
   for t in range(6):  # every time slice's highest score is on one of the square's tokens
     assert square[t].ravel()[np.argmax(scores[t])], (t, scores[t])
   top = np.argsort(-scores.ravel(), kind="stable")[:square.sum()]

@@ -13,9 +13,10 @@ from flax import nnx
 
 from lvmae.data.pipeline import Sampling
 from lvmae.data.videos import VideoData
+from lvmae.masking.config import Masking
 from lvmae.models.specs import TransformerSpec
 from lvmae.train.optim import Schedule
-from lvmae.train.pretrain import Masking, Pretrain, Targets
+from lvmae.train.pretrain import Pretrain, Targets
 from lvmae.train.state import init_state, make_train_step
 
 STEPS = 200

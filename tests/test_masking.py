@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from lvmae.masking import decoder
-from lvmae.masking.grid import patchify, pixel_mask_to_tokens, token_grid, unpatchify
+from lvmae.masking.grid import patchify, token_grid, unpatchify
+from lvmae.masking.strategies.uniform import uniform_slices
 from lvmae.masking.tube import num_visible, tube_mask
 
 TUBELET = (2, 4, 4)
@@ -81,29 +82,6 @@ def test_token_grid_error_names_dimension(dims, name):
 def test_patchify_rejects_indivisible_video():
   with pytest.raises(ValueError, match="height"):
     patchify(np.zeros((1, 4, 6, 8, 3), np.uint8), TUBELET)
-
-
-def test_pixel_mask_to_tokens_matches_loop_reference():
-  rng = np.random.default_rng(3)
-  mask = rng.random((4, 8, 12)) < 0.03  # sparse, so some tokens are off
-  tokens = pixel_mask_to_tokens(mask, TUBELET)
-  tt, ph, pw = TUBELET
-  expected = []
-  for i in range(4 // tt):
-    for j in range(8 // ph):
-      for k in range(12 // pw):
-        expected.append(bool(mask[i * tt:(i + 1) * tt, j * ph:(j + 1) * ph, k * pw:(k + 1) * pw].any()))
-  assert tokens.shape == (12,)
-  assert tokens.dtype == bool
-  np.testing.assert_array_equal(tokens, np.array(expected))
-  assert 0 < tokens.sum() < tokens.size
-
-
-def test_pixel_mask_to_tokens_single_pixel():
-  mask = np.zeros((4, 8, 12), bool)
-  mask[3, 5, 9] = True  # token (1, 1, 2) -> 1 * 6 + 1 * 3 + 2 = 11
-  tokens = pixel_mask_to_tokens(mask, TUBELET)
-  assert np.flatnonzero(tokens).tolist() == [11]
 
 
 # ---------------------------------------------------------------------------------- tube mask
@@ -293,7 +271,7 @@ def _slices(idx, grid):
 def test_uniform_keeps_whole_slices_a_fixed_step_apart(gt, budget, count, step):
   grid = (gt, 2, 3)
   n = gt * 6
-  assert decoder.uniform_slices(gt, budget) == (count, step)
+  assert uniform_slices(gt, budget) == (count, step)
   firsts = set()
   keys = jax.random.split(jax.random.key(0), 80)
   for idx in np.asarray(jax.vmap(lambda k: decoder.select("uniform", k, n, budget, grid=grid))(keys)):

@@ -10,7 +10,7 @@ from flax import nnx
 import experiments
 from lvmae import runs
 from lvmae.data.pipeline import first_view
-from lvmae.tokenizer.metrics import event_tokens, topk_recall
+from lvmae.masking.events import event_tokens, topk_recall
 from lvmae.train.precompute import TokenCache, jitted_tokenize
 from lvmae.validation import ConfigError
 

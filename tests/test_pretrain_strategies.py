@@ -12,7 +12,7 @@ from lvmae.data.pipeline import Sampling, first_view_indices, train_iterator
 from lvmae.data.slc import SLCSource
 from lvmae.masking.grid import patchify
 from lvmae.models.specs import DTYPES
-from lvmae.tokenizer import metrics
+from lvmae.masking import events as metrics
 from lvmae.train.state import batch_spec, normalise_input
 from lvmae.validation import ConfigError
 

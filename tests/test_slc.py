@@ -7,7 +7,8 @@ import pytest
 
 import grain.python as pygrain
 from lvmae.data import slc
-from lvmae.masking.grid import pixel_mask_to_tokens
+from lvmae.masking.events import event_tokens
+from lvmae.masking.grid import token_grid
 
 TUBELET = (2, 4, 4)
 KEEP = 0.15
@@ -127,7 +128,7 @@ def test_one_event_per_segment_visible_for_two_frames():
 
 def test_event_tokens_are_sparse():
   for c in _clips("val", 10):
-    share = pixel_mask_to_tokens(c["info"], TUBELET).mean()
+    share = event_tokens(c["info"], token_grid(*c["info"].shape, TUBELET)).mean()
     assert 0.001 <= share <= 0.005
 
 
@@ -178,7 +179,7 @@ def test_distractors_are_never_red():
 def test_flow_selection_is_fooled_on_medium_but_oracle_is_not():
   flow, oracle = [], []
   for c in _clips("val", 20):
-    events = pixel_mask_to_tokens(c["info"], TUBELET)
+    events = event_tokens(c["info"], token_grid(*c["info"].shape, TUBELET))
     flow.append(_recall(_farneback_scores(c["video"]), events))
     oracle.append(_recall(events.astype(np.float32), events))
   assert np.mean(oracle) == 1.0
@@ -206,7 +207,7 @@ def test_size_64_doubles_spatial_sizes():
     cell = c["video"][onset, 8 * r: 8 * r + 8, 8 * q: 8 * q + 8]
     glyph = np.kron(slc.GLYPHS[kind], np.ones((2, 2), bool)).astype(bool)
     assert (cell[glyph] == colour).all()
-  share = pixel_mask_to_tokens(c["info"], (2, 8, 8)).mean()
+  share = event_tokens(c["info"], token_grid(*c["info"].shape, (2, 8, 8))).mean()
   assert 0.001 <= share <= 0.005
   assert c["distract"].sum(axis=(1, 2)).max() <= 3 * 4 * 25  # discs of radius 5 px
 

@@ -8,7 +8,7 @@ import pytest
 from lvmae.data import slc, slc_v2
 from lvmae.data.pipeline import SLCData, Sampling, sample_indices
 from lvmae.masking.tube import tube_mask
-from lvmae.tokenizer.metrics import event_token_ids
+from lvmae.masking.events import event_token_ids
 from lvmae.validation import ConfigError
 
 CPU_GRID = (8, 8, 8)          # 32 frames of 32x32 in 4x4x4 tubelets: the cpu profile's token grid

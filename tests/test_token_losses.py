@@ -1,12 +1,12 @@
 """Pre-training's token-type losses (lvmae/train/pretrain.py) and per-token event ids
-(lvmae/tokenizer/metrics.py) against plain numpy loops."""
+(lvmae/masking/events.py) against plain numpy loops."""
 import json
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lvmae.tokenizer.metrics import event_token_ids
+from lvmae.masking.events import event_token_ids
 from lvmae.train import loop
 from lvmae.train.pretrain import TOKEN_TYPES, token_loss_curves, token_type_losses, token_types
 

@@ -1,4 +1,4 @@
-"""Tests for lvmae.tokenizer.metrics: PSNR, codebook usage/perplexity, event-token recall."""
+"""Tests for lvmae.tokenizer.metrics: PSNR, codebook usage/perplexity."""
 from __future__ import annotations
 
 import math
@@ -6,9 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from lvmae.masking.grid import patchify
-from lvmae.tokenizer.metrics import (
-    codebook_perplexity, codebook_usage, event_tokens, psnr, selection_recall, topk_mask, topk_recall)
+from lvmae.tokenizer.metrics import codebook_perplexity, codebook_usage, psnr
 
 
 def test_psnr_hand_values():
@@ -37,54 +35,3 @@ def test_codebook_usage_and_perplexity():
   with pytest.raises(ValueError):
     codebook_usage(np.array([0, 8]), 8)
 
-
-def test_selection_recall():
-  sel = np.array([[1, 0, 1, 0], [0, 0, 1, 1]], bool)
-  ev = np.array([[1, 1, 0, 0], [0, 0, 1, 0]], bool)
-  assert selection_recall(sel, ev) == pytest.approx(2 / 3)
-  assert math.isnan(selection_recall(sel, np.zeros_like(ev)))
-
-
-def test_event_tokens_hand_made():
-  info = np.zeros((4, 4, 6), bool)             # (T, H, W); grid (2, 2, 3) -> 2x2x2 tubelets
-  info[0, 0, 0] = True                                   # token (0, 0, 0) -> 0
-  info[3, 3, 5] = True                                   # token (1, 1, 2) -> 6 + 3 + 2 = 11
-  info[2, 1, 2] = True                                   # token (1, 0, 1) -> 6 + 0 + 1 = 7
-  got = event_tokens(info, (2, 2, 3))
-  want = np.zeros(12, bool)
-  want[[0, 7, 11]] = True
-  np.testing.assert_array_equal(got, want)
-  # Same as patchifying the mask with the tubelet and taking "any" per token.
-  rng = np.random.default_rng(0)
-  info = rng.uniform(size=(8, 8, 8)) > 0.97
-  ref = patchify(info[None, ..., None].astype(np.float32), (2, 4, 2))[0].max(axis=1) > 0
-  np.testing.assert_array_equal(event_tokens(info, (4, 2, 4)), ref)
-  # Frame selection picks the sampled frames first.
-  full = np.zeros((8, 4, 6), bool)
-  full[6, 0, 0] = True
-  np.testing.assert_array_equal(event_tokens(full, (2, 2, 3), clip_frames_indices=[0, 2, 4, 6]),
-                                np.eye(12, dtype=bool)[6])
-  with pytest.raises(ValueError, match="divisible"):
-    event_tokens(np.zeros((4, 4, 5), bool), (2, 2, 3))
-
-
-def test_topk_recall_perfect_and_random_scorers():
-  rng = np.random.default_rng(1)
-  events = rng.uniform(size=(4, 64)) < 0.2
-  budget = events.sum(axis=1).max() / 64
-  assert topk_recall(events.astype(float), events, budget) == 1.0
-  # A budget below the events' share cannot reach full recall.
-  assert topk_recall(events.astype(float), events, 0.05) < 1.0
-  # Ties go to the lower index: equal scores keep the first k tokens.
-  ev = np.array([[True, False, False, True]])
-  assert topk_recall(np.zeros((1, 4)), ev, 0.5) == 0.5
-  # A random scorer's recall is about the budget.
-  big = rng.uniform(size=(64, 1024)) < 0.1
-  scores = rng.uniform(size=big.shape)
-  assert topk_recall(scores, big, 0.3) == pytest.approx(0.3, abs=0.02)
-
-
-def test_topk_mask_keeps_k_per_clip_and_breaks_ties_to_the_lower_index():
-  scores = np.array([[0.1, 0.9, 0.5, 0.9], [1.0, 1.0, 1.0, 1.0]])
-  np.testing.assert_array_equal(topk_mask(scores, 0.5), [[False, True, False, True], [True, True, False, False]])
-  assert topk_mask(scores, 0.0).sum() == 0

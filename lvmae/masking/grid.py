@@ -2,7 +2,8 @@
 
 Convention (used everywhere in the project): a clip of shape (T, H, W, C) is cut into tubelets
 of shape (t, p, p); tokens form a grid (T/t, H/p, W/p) flattened in (t, h, w) row-major order,
-and each token's values are flattened in (t, p, p, C) order.
+and each token's values are flattened in (t, p, p, C) order. A pixel mask goes onto the token grid
+with lvmae.masking.events.event_tokens.
 """
 from __future__ import annotations
 
@@ -40,10 +41,3 @@ def unpatchify(tokens, grid: tuple[int, int, int], tubelet: tuple[int, int, int]
   x = xp.transpose(x, (0, 1, 4, 2, 5, 3, 6, 7))
   return x.reshape(b, gt * tt, gh * ph, gw * pw, channels)
 
-
-def pixel_mask_to_tokens(mask: np.ndarray, tubelet: tuple[int, int, int]) -> np.ndarray:
-  """A boolean (T, H, W) pixel mask -> (N,) token mask: a token is on if any of its pixels is."""
-  gt, gh, gw = token_grid(*mask.shape, tubelet)
-  tt, ph, pw = tubelet
-  m = np.asarray(mask).reshape(gt, tt, gh, ph, gw, pw)
-  return m.any(axis=(1, 3, 5)).reshape(-1)

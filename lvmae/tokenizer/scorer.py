@@ -19,9 +19,10 @@ Conventions:
   have exactly zero importance and finite gradients.
 - Parameters are float32; `dtype` is the conv compute dtype; scores are float32, flattened over
   (t, h, w) in row-major order, (B, t*h*w).
-- Selecting tokens for the MAE's decoder uses `selection_scores` (host side) instead: the same
-  distance, but the first step is scored by its change to the second, since "always keep the
-  first step" would spend a 10-15% decoder budget on one time slice.
+- Selecting tokens for the MAE's decoder uses `selection_scores` instead (on the host for cached
+  scores, in the step for EVEREST's patch embeddings): the same distance, but the first step is
+  scored by its change to the second, since "always keep the first step" would spend a 10-15%
+  decoder budget on one time slice.
 """
 from __future__ import annotations
 

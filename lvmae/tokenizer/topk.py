@@ -22,6 +22,8 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
+from lvmae.masking.hard_topk import top_k_mask
+
 
 def _check_k(scores, k) -> jax.Array:
   """Returns the scores as a float32 vector, or raises if `k` is not a static int in [1, N]."""
@@ -50,10 +52,9 @@ def _all_kept(scores: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def hard_topk_mask(scores, k: int) -> jax.Array:
-  """The (N,) float32 mask with ones at the k largest scores (ties: `jax.lax.top_k`'s order)."""
-  scores = _check_k(scores, k)
-  _, idx = jax.lax.top_k(scores, k)
-  return jnp.zeros(scores.shape, jnp.float32).at[idx].set(1.0)
+  """The (N,) float32 mask with ones at the k largest scores (lvmae.masking.hard_topk: ties go to
+  the lower index, `jax.lax.top_k`'s order)."""
+  return top_k_mask(_check_k(scores, k), k).astype(jnp.float32)
 
 
 def straight_through(hard: jax.Array, soft: jax.Array) -> jax.Array:

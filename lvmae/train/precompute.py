@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from lvmae.data.pipeline import SLCData, Sampling, fixed_views
 from lvmae.data.videos import VideoData
-from lvmae.tokenizer.metrics import event_tokens, topk_mask
+from lvmae.masking.events import event_tokens, topk_mask
 from lvmae.tokenizer.scorer import selection_scores
 from lvmae.train.tokenizer import Tokenizer, load_tokenizer, to_signed_unit
 from lvmae.validation import ConfigError, check_divisible, check_positive
@@ -147,7 +147,7 @@ class ClipArrays:
 
 
 class EventRecall:
-  """SLC: the recall of event tokens (lvmae.tokenizer.metrics.event_tokens) among each clip's top
+  """SLC: the recall of event tokens (lvmae.masking.events.event_tokens) among each clip's top
   `budget` scores, pooled over every clip added."""
 
   def __init__(self, grid: tuple[int, int, int], budget: float):

@@ -1,10 +1,12 @@
 """The MAE pre-training stage: tube-masked encoder, decoder masking, pixel (Eq. 1) or token (Eq. 2) targets.
 
-Token targets and importance scores come from precompute stages (upstream fields `tokens` and
-`importance`): the frozen tokenizer's cached per-clip latents and scores (or, for the `flow`
-strategy, a FlowScores stage's optical-flow scores), for the frames the MAE sees from each clip's
-first frame (so clips are not offset at random when a cache is used). `everest` scores tokens by
-the change of the MAE's own patch embedding, in the step; `oracle` by SLC's event tokens.
+The decoder strategy (lvmae.masking: `masking.strategy`) says where its scores come from and
+what it needs; this stage asks it and never switches on its name. Token targets and cached
+importance scores come from upstream stages (fields `tokens` and `importance`): the frozen
+tokenizer's cached per-clip latents, and the scores of a strategy whose source is cached (a
+precompute stage of a scored tokenizer, or a FlowScores stage), for the frames the MAE sees from
+each clip's first frame (so clips are not offset at random when a cache is used). Other sources
+score in the step (from the patches, or SLC's event masks in the batch).
 On SLC every step also measures the decoder selection's recall of event tokens
 (`selection_recall`, logged; its mean over the logged steps goes in the run's result).
 """
@@ -21,15 +23,15 @@ from flax import nnx
 
 from lvmae.data.pipeline import SLCData, Sampling
 from lvmae.data.videos import VideoData
-from lvmae.masking import decoder as decoder_masking
+from lvmae.masking.config import Masking
+from lvmae.masking.events import event_token_ids, event_tokens, selection_recall
 from lvmae.masking.grid import patchify
+from lvmae.masking.strategies.base import Strategy
 from lvmae.masking.tube import num_visible, tube_mask
 from lvmae.models.mae import MAE, gather_tokens
 from lvmae.models.specs import DTYPES, TransformerSpec
 from lvmae.targets.pixels import NORMALISATIONS, pixel_targets
-from lvmae.tokenizer.metrics import event_token_ids, event_tokens
 from lvmae.tokenizer.quantizers import FSQ, LFQ
-from lvmae.tokenizer.scorer import selection_scores
 from lvmae.train.flow_scores import FlowScores
 from lvmae.train import loop
 from lvmae.train.optim import Schedule
@@ -37,40 +39,13 @@ from lvmae.train.precompute import Precompute, TokenCache
 from lvmae.train.sharding import Parallelism
 from lvmae.train.stage import ClipStage, check_clip_shape
 from lvmae.train.state import normalise_input
-from lvmae.validation import ConfigError, check_choice, check_open_unit
+from lvmae.validation import ConfigError, check_choice
 
 # Token targets: the tokenizer each kind needs (quantizer, with a scorer?). MSE on its latents (Eq. 2).
 TOKEN_TARGETS = {"magvit": (LFQ, False), "fsq_magvit": (FSQ, False), "adaptive_fsq_magvit": (FSQ, True)}
 TARGET_KINDS = ("rgb", *TOKEN_TARGETS)
-CACHED_SCORES = ("adaptive", "flow")  # strategies whose scores a precompute stage caches (`importance`)
-
-
-@dataclasses.dataclass(frozen=True)
-class Masking:
-  """Encoder tube masking and the decoder's selection strategy and token budget."""
-  encoder_ratio: float = 0.9
-  decoder_strategy: str = "random"
-  decoder_budget: float = 0.15  # share of all tokens the decoder reconstructs (unused by "none")
-  top_share: float = 2 / 3      # score-based strategies: share of the budget from the top scores
-  uniform_step: int | None = None  # "uniform": time slices between kept ones (None: round(1 / budget))
-
-  def __post_init__(self):
-    check_open_unit("encoder_ratio", self.encoder_ratio)
-    if not 0.0 <= self.top_share <= 1.0:
-      raise ConfigError("top_share", self.top_share, "must be in [0, 1]")
-    check_choice("decoder_strategy", self.decoder_strategy, decoder_masking.STRATEGIES)
-    if not 0.0 < self.decoder_budget <= 1.0:
-      raise ConfigError("decoder_budget", self.decoder_budget, "must be in (0, 1]")
-    if self.uniform_step is not None and self.uniform_step < 1:
-      raise ConfigError("uniform_step", self.uniform_step, "must be a positive number of time slices")
-
-  def options(self) -> dict:
-    """The strategy's own keyword options for `decoder.select` / `num_selected`."""
-    if self.decoder_strategy in decoder_masking.SCORED:
-      return {"top_share": self.top_share}
-    if self.decoder_strategy == "uniform":
-      return {"step": self.uniform_step}
-    return {}
+# The kinds of upstream stage a cached score source reads (ScoreSource.importance) -> their class.
+IMPORTANCE_STAGES = {"precompute": Precompute, "flow_scores": FlowScores}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,29 +73,32 @@ class Pretrain(ClipStage):
   seed: int = 0
   data_threads: int = 2
   tokens: Precompute | None = None       # token targets (upstream stage)
-  importance: Precompute | FlowScores | None = None  # scores of the `adaptive` / `flow` strategies
+  importance: Precompute | FlowScores | None = None  # cached scores of the decoder strategy (its source's stage)
   parallel: Parallelism = Parallelism()  # device mesh (data x FSDP) and multi-host start
 
   def __post_init__(self):
     check_clip_shape(self.sampling, self.data, self.tubelet)
-    kind, strategy = self.targets.kind, self.masking.decoder_strategy
+    kind, strategy = self.targets.kind, self.masking.strategy
     if kind in TOKEN_TARGETS:
       quantizer, adaptive = TOKEN_TARGETS[kind]
       self._check_cache("tokens", quantizer, adaptive, f"targets.kind={kind!r}")
-    if strategy == "adaptive":
-      self._check_cache("importance", None, True, f"decoder_strategy={strategy!r}")
-    elif strategy == "flow":
-      if not isinstance(self.importance, FlowScores):
-        raise ConfigError("importance", type(self.importance).__name__,
-                          "decoder_strategy='flow' needs a FlowScores stage (e.g. @flow_scores)")
-      self._check_same_clips("importance", self.importance, self.importance.grid)
-    elif strategy == "oracle" and not isinstance(self.data, SLCData):
-      raise ConfigError("masking.decoder_strategy", strategy,
-                        f"the oracle needs SLC's event masks; {type(self.data).__name__} has none")
-    try:
-      self.num_tokens()
-    except ValueError as e:  # a budget or grid the strategy cannot express
-      raise ConfigError("masking.decoder_budget", self.masking.decoder_budget, str(e)) from None
+    if strategy.needs_importance:
+      self._check_importance(strategy)
+    n = self.grid[0] * self.grid[1] * self.grid[2]
+    strategy.validate(self.masking, grid=self.grid, num_masked=n - num_visible(self.grid, self.masking.encoder_ratio),
+                      has_events=isinstance(self.data, SLCData), data_name=type(self.data).__name__)
+
+  def _check_importance(self, strategy: Strategy) -> None:
+    """The `importance` stage is the kind the strategy's cached scores come from, of this stage's clips."""
+    source, needed_by = strategy.source, f"decoder_strategy={strategy.name!r}"
+    stage = IMPORTANCE_STAGES[source.importance]
+    if stage is Precompute:
+      self._check_cache("importance", None, source.scored_tokenizer, needed_by)
+      return
+    if not isinstance(self.importance, stage):
+      raise ConfigError("importance", type(self.importance).__name__,
+                        f"{needed_by} needs a {stage.__name__} stage (e.g. @{source.importance})")
+    self._check_same_clips("importance", self.importance, self.importance.grid)
 
   def _check_cache(self, field: str, quantizer, adaptive: bool, needed_by: str) -> None:
     """The precompute stage in `field` exists, tokenizes this stage's clips and suits its use."""
@@ -148,9 +126,8 @@ class Pretrain(ClipStage):
     keys = ("video",)
     if self.targets.kind in TOKEN_TARGETS:
       keys += ("latents",)
-    if self.masking.decoder_strategy in CACHED_SCORES:
-      keys += ("scores",)
-    if isinstance(self.data, SLCData):  # event masks: the oracle's scores and the selection recall
+    keys += self.masking.strategy.batch_keys  # its scores' batch entries (cached `scores`, SLC's `info`)
+    if isinstance(self.data, SLCData) and "info" not in keys:  # event masks: the selection recall
       keys += ("info",)
     return keys
 
@@ -161,8 +138,8 @@ class Pretrain(ClipStage):
   def num_tokens(self) -> dict[str, int]:
     n = self.grid[0] * self.grid[1] * self.grid[2]
     visible = num_visible(self.grid, self.masking.encoder_ratio)
-    selected = decoder_masking.num_selected(self.masking.decoder_strategy, n, self.masking.decoder_budget,
-                                            n - visible, grid=self.grid, step=self.masking.uniform_step)
+    selected = self.masking.strategy.count(n, self.masking.decoder_budget, n - visible, grid=self.grid,
+                                           **self.masking.options())
     return {"total": n, "visible": visible, "selected": selected}
 
   def build_model(self, rngs: nnx.Rngs) -> MAE:
@@ -170,16 +147,9 @@ class Pretrain(ClipStage):
     return MAE(encoder, self.decoder.decoder(self.encoder.width, self.target_dim, rngs))
 
   def scores(self, model: MAE, batch: dict, patches: jax.Array, key: jax.Array) -> jax.Array | None:
-    """(B, N) per-token scores of a score-based strategy, None for the others."""
-    strategy = self.masking.decoder_strategy
-    if strategy in CACHED_SCORES:
-      return batch["scores"]
-    if strategy == "everest":  # the change of each token's patch embedding over one time step
-      embedded = jax.lax.stop_gradient(model.encoder.embed(patches))
-      return selection_scores(embedded.reshape(patches.shape[0], *self.grid, -1))
-    if strategy == "oracle":
-      return decoder_masking.oracle_scores(key, event_tokens(batch["info"], self.grid))
-    return None
+    """(B, N) per-token scores of a score-based strategy (from its source), None for the others."""
+    return self.masking.strategy.scores(key, batch, patches, grid=self.grid,
+                                        embed=lambda x: model.encoder.embed(x))
 
   def loss(self, model: MAE, batch: dict, key: jax.Array) -> tuple[jax.Array, dict]:
     """Mean squared error over tokens both encoder-masked and decoder-selected (Eq. 1 / Eq. 2)."""
@@ -189,10 +159,9 @@ class Pretrain(ClipStage):
     enc_key, dec_key = jax.random.split(key)
     visible, masked = jax.vmap(lambda k: tube_mask(k, grid, self.masking.encoder_ratio))(jax.random.split(enc_key, b))
     patches = patchify(normalise_input(video, DTYPES[self.encoder.dtype]), self.tubelet)
-    strategy, budget, options = self.masking.decoder_strategy, self.masking.decoder_budget, self.masking.options()
+    strategy, budget, options = self.masking.strategy, self.masking.decoder_budget, self.masking.options()
     scores = self.scores(model, batch, patches, jax.random.fold_in(dec_key, 1))
-    selected = jax.vmap(lambda k, m, s: decoder_masking.select(
-        strategy, k, n, budget, masked=m, scores=s, grid=grid, **options))(
+    selected = jax.vmap(lambda k, m, s: strategy.select(k, n, budget, masked=m, scores=s, grid=grid, **options))(
             jax.random.split(dec_key, b), masked, scores if scores is not None else jnp.zeros((b, 0)))
     predictions = model(patches, visible, selected, grid).astype(jnp.float32)
     if self.targets.kind == "rgb":
@@ -206,7 +175,8 @@ class Pretrain(ClipStage):
     loss = jnp.sum(per_token * weight) / jnp.maximum(jnp.sum(weight), 1.0)
     metrics = {"loss_tokens": jnp.sum(weight) / b}
     if "info" in batch:
-      metrics["selection_recall"] = _selection_recall(selected, event_tokens(batch["info"], grid))
+      chosen = jnp.zeros((b, n), bool).at[jnp.arange(b)[:, None], selected].set(True)
+      metrics["selection_recall"] = selection_recall(chosen, event_tokens(batch["info"], grid))
       ids = event_token_ids(batch["info"], grid)
       metrics.update(token_type_losses(per_token, targets, weight, token_types(ids, visible, selected)))
     return loss, metrics
@@ -282,11 +252,4 @@ def token_type_losses(per_token: jax.Array, targets: jax.Array, weight: jax.Arra
     out[f"trivial_{name}"] = jnp.where(count > 0, trivial, jnp.nan)
     out[f"count_{name}"] = count / per_token.shape[0]
   return out
-
-
-def _selection_recall(selected: jax.Array, events: jax.Array) -> jax.Array:
-  """The share of a batch's (B, N) event tokens among the (B, K) selected ones (NaN without any)."""
-  hits = jnp.sum(jnp.take_along_axis(events, selected, axis=1).astype(jnp.float32))
-  total = jnp.sum(events.astype(jnp.float32))
-  return jnp.where(total > 0, hits / jnp.maximum(total, 1.0), jnp.nan)
 

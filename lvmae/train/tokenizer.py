@@ -22,6 +22,7 @@ from flax import nnx
 
 from lvmae.data.pipeline import SLCData, Sampling, fixed_views, train_iterator
 from lvmae.data.videos import VideoData
+from lvmae.masking.events import event_tokens, topk_mask
 from lvmae.masking.grid import patchify
 from lvmae.tokenizer import losses as losses_lib
 from lvmae.tokenizer import metrics
@@ -239,13 +240,13 @@ class Tokenizer:
           features[name].append(_clip_features(fvd_net, clips))
       indices.append(out["all_indices"].reshape(-1))
       if "score_features" in out and info is not None:
-        events = np.stack([metrics.event_tokens(i, self.grid) for i in info])
+        events = np.stack([event_tokens(i, self.grid) for i in info])
         candidates = {"event_recall": out["score_features"],
                       "event_recall_pixels": _tubelet_pixels(target, self.grid, (ft, fs, fs))}
         if untrained is not None:
           candidates["event_recall_untrained"] = np.asarray(scorer_features(untrained.scorer, video))
         for name, feats in candidates.items():
-          hits[name] += int(np.count_nonzero(metrics.topk_mask(selection_scores(feats), self.recall_budget) & events))
+          hits[name] += int(np.count_nonzero(topk_mask(selection_scores(feats), self.recall_budget) & events))
         events_total += int(np.count_nonzero(events))
       count += len(video)
     indices = np.concatenate(indices)
