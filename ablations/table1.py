@@ -11,7 +11,8 @@ the FSQ-MagViT tokenizer trained without the scorer. The selection-recall column
 SLC's event tokens each pre-training run's decoder selected (n/a on real data and in runs that
 predate it).
 """
-from ablations.spec import COMPARED_STRATEGIES, DECODER_STRATEGIES, RECONSTRUCTION_TARGETS, Claim, Comparison, GridTable, Probed
+from ablations.spec import (COMPARED_STRATEGIES, DECODER_STRATEGIES, RECONSTRUCTION_TARGETS, Claim, Comparison,
+                            GridTable, Measure, Probed)
 
 _PAPER_ROWS = [row for row in DECODER_STRATEGIES if row != "oracle (15%)"]
 
@@ -24,7 +25,7 @@ TABLE = GridTable(
     columns={"RGB": RECONSTRUCTION_TARGETS["RGB pixels"], "FSQ-MagViT": RECONSTRUCTION_TARGETS["FSQ-MagViT"]},
     seeds=(0, 1, 2),
     metric="top1",
-    row_metrics={"selection recall (%)": ("pretrained", "selection_recall", 100.0)},
+    row_metrics={"selection recall (%)": Measure("pretrained", "selection_recall", 100.0)},
     skip_rows={"paper": ("oracle (15%)",)},
     claim="adaptive at 15% >= none at 100% and > every other strategy, for both targets; tokens > RGB",
     claims=(

@@ -6,9 +6,9 @@ memory, ViT-B at the paper profile (224 px, one clip) against one 16 GiB acceler
 On SLC (smoke, cpu) the clips are SLC v2's long-range variant (`long`: 2-frame events), where a
 count over the whole clip cannot be rebuilt from clip averages (Bayes-optimal top-1: 0.42 for four
 32-frame clips, 0.41 for one at stride 4, 1.0 for one 128-frame view). At the cpu profile every
-cell is a linear probe of its frozen encoder at the cell's evaluation view (ablations.spec.Probed),
+cell is a linear probe of its frozen encoder at the cell's evaluation view (ablations.kinds.probed.Probed),
 the multi-clip row's posteriors averaged over the four clips; the floors see 128 frames."""
-from ablations.spec import LVMAE_SETS, Claim, Comparison, GridTable, Probed, clip_sets, slc_sets
+from ablations.spec import LVMAE_SETS, Claim, Comparison, CostRow, GridTable, Probed, clip_sets, slc_sets
 
 _PRETRAIN_STAGES = ("pretrained.", "pretrained.tokens.", "pretrained.importance.")
 _AT_128 = clip_sets(128, 1, ("",)) + ("token_drop=0.2",)
@@ -29,9 +29,9 @@ TABLE = GridTable(
     columns={"top-1": ()},
     seeds=(0, 1, 2),
     metric="top1",
-    cost_rows={"No decoder masking (100%) at 128 frames": (
+    cost_rows={"No decoder masking (100%) at 128 frames": CostRow(
         "pretrain", "paper", ("sampling.num_frames=128", "schedule.batch_size=1", "masking.decoder_strategy='none'"),
-        16.0)},
+        budget_gib=16.0)},
     claim="128-frame pre-training beats 32-frame; multi-clip 32 frames does not close the gap; none at 128 is out of memory",
     claims=(Claim("128-frame pre-training beats 32-frame pre-training (both fine-tuned at 128)",
                   (Comparison(_LONG, ">", _SHORT),)),

@@ -6,7 +6,7 @@ the paper's default 2/3 (10% + 5%, left unset so its runs are the same as every 
 full-method row), 1/3 (5% + 10%) and 0 (random only). The selection-recall column shows how many of
 SLC's event tokens each mix gives the decoder.
 """
-from ablations.spec import LVMAE_SETS, Claim, Comparison, GridTable, Probed
+from ablations.spec import LVMAE_SETS, Claim, Comparison, GridTable, Measure, Probed
 
 _TOP_SHARE = "pretrained.masking.top_share"
 _PAPER = "10% + 5% (paper)"
@@ -25,7 +25,7 @@ TABLE = GridTable(
     columns={"top-1": ()},
     seeds=(0, 1, 2),
     metric="top1",
-    row_metrics={"selection recall (%)": ("pretrained", "selection_recall", 100.0)},
+    row_metrics={"selection recall (%)": Measure("pretrained", "selection_recall", 100.0)},
     claim="some random tokens help; random alone is worse",
     claims=(
         Claim("some random tokens help: 10% + 5% beats 15% adaptive only",

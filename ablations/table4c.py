@@ -5,7 +5,7 @@ On SLC (smoke, cpu) the clips are SLC v2's long-range variant (`long`: 2-frame e
 length covers the whole 128-frame clip (stride 128 / frames), so a longer clip sees more of the
 events (Bayes-optimal top-1: 0.28 at 16 frames, 0.41 at 32, 1.0 at 64 and 128). Fine-tuning at 128
 frames drops 20% of the tokens at random while training, as the paper does. At the cpu profile each
-cell is a linear probe of its frozen encoder at the row's length (ablations.spec.Probed; no token
+cell is a linear probe of its frozen encoder at the row's length (ablations.kinds.probed.Probed; no token
 drop there); the floors see 128 frames."""
 from ablations.spec import LVMAE_SETS, Claim, Comparison, GridTable, Probed, clip_sets, slc_sets
 

@@ -5,12 +5,12 @@ Table 4c's 128-frame row, whose runs the adaptive row shares).
 Strategies and budgets are Table 1's (ablations.spec.DECODER_STRATEGIES) less none, which does not
 fit at 128 frames (Table 2). On SLC (smoke, cpu) one column, on SLC v2's long-range variant (as
 every 128-frame table: Tables 2, 4c and 8 share its runs), each cell a linear probe at the cpu
-profile (ablations.spec.Probed; floors at 128 frames); at the paper profile EPIC-Kitchens-100 and
+profile (ablations.kinds.probed.Probed; floors at 128 frames); at the paper profile EPIC-Kitchens-100 and
 Diving48, as the paper, and no oracle row (real data has no event masks). A column's dataset
-reaches a row's importance-score stage only where the row has one (ablations.spec.Cell.sets_at).
+reaches a row's importance-score stage only where the row has one (ablations.kinds.common.Cell.sets_at).
 """
 from ablations.spec import (COMPARED_STRATEGIES, DECODER_STRATEGIES, LVMAE_TARGET_SETS, Claim, Comparison, GridTable,
-                            Probed, clip_sets, dataset_sets, slc_sets)
+                            Measure, Probed, clip_sets, dataset_sets, slc_sets)
 
 _AT_128 = clip_sets(128, 1) + ("token_drop=0.2",)
 _ROWS = {label: LVMAE_TARGET_SETS + sets + _AT_128 for label, sets in DECODER_STRATEGIES.items()
@@ -27,7 +27,7 @@ TABLE = GridTable(
     profile_sets={p: slc_sets("long") for p in ("smoke", "cpu")},  # SLC v2's long-range variant
     seeds=(0, 1, 2),
     metric="top1",
-    row_metrics={"selection recall (%)": ("pretrained", "selection_recall", 100.0)},
+    row_metrics={"selection recall (%)": Measure("pretrained", "selection_recall", 100.0)},
     skip_rows={"paper": ("oracle (15%)",)},
     claim="adaptive masking is the best strategy at 128 frames",
     claims=(Claim("adaptive at 15% beats every other decoder strategy at 128 frames",

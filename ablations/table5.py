@@ -4,7 +4,7 @@ Each row trains its tokenizer (no scorer) and uses its latents as MAE targets (r
 masking, 15%). FVD needs a feature network file (`--set pretrained.tokens.tokenizer.fvd_file=...`);
 without one the column is n/a: nothing is downloaded and no value is made up.
 """
-from ablations.spec import DECODER_STRATEGIES, RECONSTRUCTION_TARGETS, GridTable
+from ablations.spec import DECODER_STRATEGIES, RECONSTRUCTION_TARGETS, GridTable, Measure
 
 _TOKENIZER = "pretrained.tokens.tokenizer"
 _LFQ = RECONSTRUCTION_TARGETS["MAGVIT (LFQ)"]
@@ -33,10 +33,10 @@ TABLE = GridTable(
     },
     columns={"": DECODER_STRATEGIES["random (15%)"]},
     metrics={
-        "PSNR (dB)": (_TOKENIZER, "psnr", 1.0),
-        "codebook usage (%)": (_TOKENIZER, "codebook_usage", 100.0),
-        "FVD": (_TOKENIZER, "fvd", 1.0),
-        "top-1 (%)": ("", "top1", 100.0),
+        "PSNR (dB)": Measure(_TOKENIZER, "psnr", 1.0),
+        "codebook usage (%)": Measure(_TOKENIZER, "codebook_usage", 100.0),
+        "FVD": Measure(_TOKENIZER, "fvd", 1.0),
+        "top-1 (%)": Measure("", "top1", 100.0),
     },
     metric_label="tokenizer metrics on the eval split; top-1 of the fine-tuned MAE",
     seeds=(0, 1, 2),

@@ -2,8 +2,9 @@
 (on Diving48 at the paper profile) and the pre-training step's memory relative to the 15% budget.
 Memory is XLA's compiled analysis of ViT-B at the paper profile (224 px, one clip), whatever
 profile the top-1 runs use. At the cpu profile each cell is a linear probe of its frozen encoder
-(ablations.spec.Probed; floors at 128 frames)."""
-from ablations.spec import LVMAE_SETS, Bound, Claim, Comparison, GridTable, Probed, clip_sets, dataset_sets, slc_sets
+(ablations.kinds.probed.Probed; floors at 128 frames)."""
+from ablations.spec import (LVMAE_SETS, Bound, Claim, Comparison, GridTable, MemoryColumn, Probed, clip_sets,
+                            dataset_sets, slc_sets)
 
 _BUDGETS = (0.05, 0.10, 0.15, 0.25, 0.50)
 
@@ -24,9 +25,9 @@ TABLE = GridTable(
     metric="top1",
     # The paper's Table 8 is on Diving48; on SLC, v2's long-range variant (as every 128-frame table).
     profile_sets={"paper": dataset_sets("diving48"), **{p: slc_sets("long") for p in ("smoke", "cpu")}},
-    memory_column=("pretrain", "paper",
-                   ("sampling.num_frames=128", "schedule.batch_size=1", "masking.decoder_strategy='random'"),
-                   {_row(b): (f"masking.decoder_budget={b}",) for b in _BUDGETS}, "15%"),
+    memory_column=MemoryColumn(
+        "pretrain", "paper", ("sampling.num_frames=128", "schedule.batch_size=1", "masking.decoder_strategy='random'"),
+        per_row={_row(b): (f"masking.decoder_budget={b}",) for b in _BUDGETS}, reference="15%"),
     claim="15% is best; a 50% budget costs more than 4x the memory of 15%",
     claims=(Claim("15% is the best budget", tuple(Comparison("15%", ">", _row(b)) for b in _BUDGETS if b != 0.15)),
             Claim("a 50% budget costs more than 4x the pre-training memory of 15%",

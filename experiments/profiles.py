@@ -14,10 +14,11 @@ from __future__ import annotations
 import fiddle as fdl
 
 from experiments.base import autoencoder
-from experiments.registry import register_profile, stages
+from experiments.registry import register_profile
 from lvmae.data.augment import Augmentation
 from lvmae.data.videos import VideoData
 from lvmae.models.specs import VIT_SIZES
+from lvmae.runs import stage_chain
 from lvmae.tokenizer.quantizers import FSQ, LFQ
 from lvmae.train.finetune import Finetune
 from lvmae.train.flow_scores import FlowScores
@@ -44,8 +45,13 @@ def _latent_dim(tokenizer: fdl.Config) -> int:
 
 
 def _apply(cfg: fdl.Config, by_kind: dict) -> None:
-  for stage in stages(cfg):
-    by_kind[fdl.get_callable(stage)](stage)
+  """Applies each stage's fiddler to every stage of the tree, once each (a stage plugged in twice
+  is one config)."""
+  done = []
+  for _, stage in stage_chain(cfg):
+    if not any(stage is seen for seen in done):
+      done.append(stage)
+      by_kind[fdl.get_callable(stage)](stage)
 
 
 # ------------------------------------------------------------------------------------------ smoke

@@ -10,7 +10,7 @@ from typing import Callable, Iterable
 import fiddle as fdl
 
 from experiments import overrides
-from lvmae.runs import UPSTREAM_FIELDS
+from lvmae.runs import stage_chain
 
 EXPERIMENTS: dict[str, Callable[[], fdl.Config]] = {}
 PROFILES: dict[str, Callable[[fdl.Config], None]] = {}
@@ -24,16 +24,6 @@ def register(fn: Callable[[], fdl.Config]) -> Callable[[], fdl.Config]:
 def register_profile(fn: Callable[[fdl.Config], None]) -> Callable[[fdl.Config], None]:
   PROFILES[fn.__name__] = fn
   return fn
-
-
-def stages(cfg: fdl.Config) -> list[fdl.Config]:
-  """The stage configs of a tree: the root, then its upstream stages (depth first, each once)."""
-  out = [cfg]
-  for name in UPSTREAM_FIELDS:
-    upstream = getattr(cfg, name, None)
-    if isinstance(upstream, fdl.Buildable):
-      out += [s for s in stages(upstream) if not any(s is seen for seen in out)]
-  return out
 
 
 def apply_profile(cfg: fdl.Config, profile: str) -> fdl.Config:
@@ -59,7 +49,7 @@ def set_data_root(cfg: fdl.Config, root: str) -> fdl.Config:
   """Points every real-video dataset of a config tree at `root` (the directory holding one
   directory per dataset); a tree that reads no real videos is an error."""
   from lvmae.data.videos import VideoData
-  found = [stage.data for stage in stages(cfg)
+  found = [stage.data for _, stage in stage_chain(cfg)
            if isinstance(getattr(stage, "data", None), fdl.Buildable) and fdl.get_callable(stage.data) is VideoData]
   if not found:
     raise ValueError("--data-root: this experiment reads no real videos (the smoke and cpu profiles use the "

@@ -1,4 +1,7 @@
-"""Collectors: cell results -> results/tables/<id>.{md,csv,json}; every table -> results/REPORT.md.
+"""Table files and the report: a table's cells (already collected by its kind, ablations/kinds/)
+-> results/tables/<id>.{md,csv,json} (figures: results/figures/); every table -> results/REPORT.md.
+Also the shared pieces of a grid's page: its cells' mean ± std (grid_table, mean_std), its
+markdown (grid_markdown) and the paper's numbers (read_paper).
 
 Our numbers come only from run directories (each table's .json lists them); the paper's reported
 numbers come only from results/paper/<id>.csv and are shown in their own columns.

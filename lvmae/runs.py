@@ -4,6 +4,10 @@ A run directory is named `<stage>-<hash>`, the hash taken over the stage's seria
 (which contains its upstream stages' configs, so a changed upstream changes every downstream hash).
 A directory with a `result.json` is finished and is never recomputed; one without resumes from its
 last checkpoint. Files are written atomically (temp file + rename).
+
+A config is a tree of stages (its upstream fields, UPSTREAM_FIELDS): `stage_chain` is the one walk
+of that tree (every stage with its dotted path, upstream first) and `stage_at` the one lookup of a
+stage by dotted path; the experiments' profiles, `lvmae run --stage` and the tables use these.
 """
 from __future__ import annotations
 
@@ -86,20 +90,38 @@ def run_id(cfg: fdl.Buildable) -> str:
 
 
 def upstream_configs(cfg: fdl.Buildable) -> dict[str, fdl.Buildable]:
+  """The stages a stage reads directly (one level of the tree; `stage_chain` walks all of it)."""
   return {name: getattr(cfg, name) for name in UPSTREAM_FIELDS
           if isinstance(getattr(cfg, name, None), fdl.Buildable)}
 
 
+def stage_chain(cfg: fdl.Buildable, path: str = "") -> list[tuple[str, fdl.Buildable]]:
+  """(dotted path, config) of a config and every upstream stage, upstream first, the config itself
+  last at `path` ("" for the root): the one walk of the upstream-stage tree. A stage plugged in at
+  two places appears at both."""
+  chain = []
+  for name, sub in upstream_configs(cfg).items():
+    chain += stage_chain(sub, f"{path}.{name}" if path else name)
+  return chain + [(path, cfg)]
+
+
+def stage_at(cfg: fdl.Buildable, path: str | None) -> fdl.Buildable | None:
+  """The config of the stage at a dotted upstream path (`pretrained`, `pretrained.tokens.tokenizer`;
+  "" or None: the config itself); None where the config has no such stage (e.g. a floor's probe,
+  which has no pre-training)."""
+  for name in filter(None, (path or "").split(".")):
+    cfg = getattr(cfg, name, None)
+    if cfg is None:
+      return None
+  return cfg
+
+
 def pretraining_path(cfg: fdl.Buildable) -> str | None:
   """The dotted path of a config's pre-training stage: its upstream field `pretrained` at any depth
-  (`pretrained` in a fine-tuning, `features.pretrained` in a probe); None without one."""
-  for name, sub in upstream_configs(cfg).items():
-    if name == "pretrained":
-      return name
-    inner = pretraining_path(sub)
-    if inner is not None:
-      return f"{name}.{inner}"
-  return None
+  (`pretrained` in a fine-tuning, `features.pretrained` in a probe), the shallowest where several;
+  None without one."""
+  paths = [path for path, _ in stage_chain(cfg) if path.rpartition(".")[2] == "pretrained"]
+  return min(paths, key=lambda path: path.count("."), default=None)
 
 
 def is_finished(run_dir: Path) -> bool:
@@ -113,6 +135,11 @@ def read_result(run_dir: Path) -> dict:
 def wall_seconds(run_dir: Path) -> float:
   """A finished run's wall time, from its provenance."""
   return json.loads((Path(run_dir) / PROVENANCE_FILE).read_text())["wall_seconds"]
+
+
+def compute_seconds(runs_dir: Path, run_ids) -> float:
+  """The summed wall time of finished runs (by run id under `runs_dir`), from their provenance."""
+  return sum(wall_seconds(Path(runs_dir) / rid) for rid in run_ids)
 
 
 def seconds_left(run_dirs: list[Path]) -> float | None:
@@ -160,6 +187,28 @@ def provenance(wall_seconds: float, resumed: bool) -> dict:
           "packages": versions, "python": platform.python_version(), "backend": jax.default_backend(),
           "devices": [str(d) for d in jax.devices()], "wall_seconds": wall_seconds, "resumed": resumed,
           "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def predicted_one_class(run_dir: Path) -> bool | None:
+  """Did a classifier run predict one class (one tuple of classes, for several heads) for every
+  evaluated clip? Such a classifier never left chance, whatever its top-1 (which is then that
+  class's share). None for a run without predictions (not judged)."""
+  import numpy as np
+  from lvmae.train.evaluate import PREDICTIONS  # imported here so that hashing configs stays light
+  path = Path(run_dir) / PREDICTIONS
+  if not path.exists():
+    return None
+  with np.load(path) as p:
+    prediction = p["prediction"].reshape(len(p["prediction"]), -1)
+  return len(np.unique(prediction, axis=0)) == 1
+
+
+def enable_compilation_cache(runs_dir: Path) -> None:
+  """JAX's persistent compilation cache under `runs_dir/.jax_cache`: a second call loads the
+  compiled steps instead of compiling them again."""
+  import jax
+  jax.config.update("jax_compilation_cache_dir", str((Path(runs_dir) / ".jax_cache").absolute()))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 def execute(cfg: fdl.Buildable, runs_root: Path, stop_after: int | None = None) -> Path:

@@ -4,9 +4,10 @@ A claim is text plus checks. Two kinds of check, declared by the tables (ablatio
 - `Comparison`: two cells of a grid, `left op right`, op '>' or '>='. It is decided by the
   difference d = left - right and its two-sided 95% confidence interval (Student's t):
     paired (the usual case): both cells hold one value per pre-training seed, and the same seed
-      fixes the same pre-training data order and masks in every row (ablations/spec.py), so the
-      values are paired by seed. Only the seeds present in both cells count; d is the mean of the
-      per-seed differences, its interval d ± t(0.975, n-1) x sd / sqrt(n) over those n seeds.
+      fixes the same pre-training data order and masks in every row (seed_sets in
+      ablations/kinds/common.py), so the values are paired by seed. Only the seeds present in both
+      cells count; d is the mean of the per-seed differences, its interval
+      d ± t(0.975, n-1) x sd / sqrt(n) over those n seeds.
     unpaired (Welch): where the two cells' seeds do not mean the same thing (a cell of an
       experiment without pre-training beside one with it, a floor given as mean ± std without
       per-seed values), the difference of the means with Welch's interval (its degrees of freedom
@@ -25,8 +26,13 @@ A claim is text plus checks. Two kinds of check, declared by the tables (ablatio
 A claim is reproduced if all its checks are, not reproduced if any is not, "not run" if none of
 them was run, and inconclusive otherwise.
 
-Pure functions over what the collectors already have: each cell's `Stat` (mean, std, n and its
-per-seed values) and the deterministic values by name. No scipy: the t quantile is computed here.
+A test table's PASS / FAIL / INCOMPLETE (`passed`) is decided from its claims' verdicts; the cells
+whose classifier runs predicted one class ("at chance") are named from the runs' judgement
+(`one_class_by_cell`, `one_class_note`; runs.predicted_one_class reads it from a run).
+
+Pure functions over what the table kinds' collections already have (ablations/kinds/): each cell's
+`Stat` (mean, std, n and its per-seed values) and the deterministic values by name. No scipy: the t
+quantile is computed here.
 """
 from __future__ import annotations
 
@@ -37,7 +43,7 @@ from typing import Mapping, NamedTuple, Sequence
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_RUN = "reproduced", "not reproduced", "inconclusive", "not run"
 CONFIDENCE = 0.95  # two-sided level of a comparison's interval
-# What a grid's seeds are (Stat.paired_over): pre-training seeds (a fine-tuning grid, ablations/spec.py),
+# What a grid's seeds are (Stat.paired_over): pre-training seeds (a fine-tuning grid, ablations/kinds/common.py),
 # or the runs' own seeds (an experiment without pre-training).
 PRETRAINING_SEEDS, OWN_SEEDS = "pre-training seeds", "seeds"
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
@@ -308,7 +314,7 @@ def _bound(check: Bound, values: Mapping[str, float]) -> dict:
           "offset": check.offset}
 
 
-# The names under which a grid table's Bounds read its values (lvmae.collect.grid), beside each
+# The names under which a grid table's Bounds read its values (ablations/kinds/grid.py), beside each
 # row's compiled memory (named by the row) in a table with a memory column.
 def mean_of(row: str, column: str) -> str:
   """A cell's mean over its seeds, as shown (scaled)."""
@@ -331,3 +337,38 @@ def markdown(results: Sequence[dict]) -> str:
     lines.append(f"- {result['claim']}: **{result['verdict']}**")
     lines += [f"  - {check['text']}" for check in result["checks"]]
   return "\n".join(lines) + "\n"
+
+
+def passed(claims: Sequence[dict]) -> str:
+  """PASS when the table checks claims and every one is reproduced; INCOMPLETE while a check has
+  no finished run (and none has failed outright); FAIL otherwise."""
+  if claims and all(c["verdict"] == REPRODUCED for c in claims):
+    return "PASS"
+  if any(c["verdict"] == NOT_RUN for c in claims) and not any(c["verdict"] == NOT_REPRODUCED for c in claims):
+    return "INCOMPLETE"
+  return "FAIL"
+
+
+def pass_fail_line(name: str, claims: Sequence[dict]) -> str:
+  """A test table's first line: "**<name>: PASS**" (or FAIL, INCOMPLETE), with each claim's verdict
+  (its numbers follow in the claims)."""
+  each = "; ".join(f"{c['claim']}: {c['verdict']}" for c in claims)
+  return f"**{name}: {passed(claims)}** (PASS needs every claim reproduced): {each}.\n\n"
+
+
+def one_class_by_cell(records: Sequence[dict], judged: Mapping[str, bool]) -> dict[tuple[str, str], dict[int, bool]]:
+  """(row, column) -> seed -> did that seed's run predict one class for every clip. `records`:
+  {row, column, seed, run}; `judged`: run -> predicted one class (a run not judged did not)."""
+  cells = {}
+  for r in records:
+    cells.setdefault((r["row"], r["column"]), {})[r["seed"]] = judged.get(r["run"], False)
+  return cells
+
+
+def one_class_note(by_cell: Mapping[tuple[str, str], Mapping[int, bool]], judged: Mapping[str, bool]) -> str:
+  """The table note naming the cells whose runs predicted one class."""
+  seeds = {cell: sorted(s for s, one in by_seed.items() if one) for cell, by_seed in by_cell.items()}
+  listed = "; ".join(f"{row} [{column}] seed{'s' if len(ss) > 1 else ''} {', '.join(map(str, ss))}"
+                     for (row, column), ss in seeds.items() if ss)
+  return (f"At chance: {sum(judged.values())} of {len(judged)} classifier runs (fine-tunings or probes) predicted "
+          f"one class for every evaluated clip (they never left chance; their top-1 is that class's share): {listed}.")

@@ -10,7 +10,8 @@ import ablations
 from ablations.acceptance import MAX_RATIO, ORACLE, RANDOM, STAGE
 from ablations.spec import PIXELS_FLOOR as PIXELS, RANDOM_INIT_FLOOR as RANDOM_INIT
 from ablations.spec import Claim, Comparison
-from lvmae import cli, collect, runs
+import cli
+from lvmae import runs
 from lvmae.atomic import write_atomic
 
 TABLE = ablations.get("acceptance")
@@ -52,14 +53,14 @@ def _collected(tmp_path, top1=None, pixels: float = 0.30, ratio: float = 0.8, ta
   cfgs = [(cell, cell.config("smoke")) for cell in table.cells("smoke")]
   for cell, cfg in cfgs:
     _finish(runs_dir / runs.run_id(cfg), {"top1": pixels if cell.row == PIXELS else top1[cell.row][cell.seed]})
-    pretraining = collect.stage_config(cfg, STAGE)
+    pretraining = runs.stage_at(cfg, STAGE)
     if pretraining is not None:
       seen = ratio if cell.row == ORACLE else 0.99
       _finish(runs_dir / runs.run_id(pretraining),
               {"token_losses": {"event_seen": {"loss": 0.5 * seen, "trivial": 0.5},
                                 "event_hidden": {"loss": 1.0, "trivial": 1.0},
                                 "background": {"loss": 0.9, "trivial": 1.0}}})
-  collect.grid(table, "smoke", cfgs, runs_dir, tmp_path, tmp_path / "paper", [])
+  table.collect("smoke", cfgs, runs_dir, tmp_path, tmp_path / "paper", [])
   return json.loads((tmp_path / "tables" / "acceptance.json").read_text())
 
 
@@ -131,8 +132,8 @@ def test_acceptance_smoke_end_to_end(tmp_path, capsys):
 def test_a_test_table_with_unfinished_checks_reads_incomplete_not_fail():
   from lvmae import verdicts
   claim = lambda verdict: {"claim": "c", "verdict": verdict}
-  assert collect._passed([claim(verdicts.REPRODUCED)] * 3) == "PASS"
-  assert collect._passed([claim(verdicts.REPRODUCED), claim(verdicts.NOT_RUN)]) == "INCOMPLETE"
-  assert collect._passed([claim(verdicts.NOT_REPRODUCED), claim(verdicts.NOT_RUN)]) == "FAIL"
-  assert collect._passed([claim(verdicts.INCONCLUSIVE), claim(verdicts.REPRODUCED)]) == "FAIL"
-  assert collect._passed([]) == "FAIL"
+  assert verdicts.passed([claim(verdicts.REPRODUCED)] * 3) == "PASS"
+  assert verdicts.passed([claim(verdicts.REPRODUCED), claim(verdicts.NOT_RUN)]) == "INCOMPLETE"
+  assert verdicts.passed([claim(verdicts.NOT_REPRODUCED), claim(verdicts.NOT_RUN)]) == "FAIL"
+  assert verdicts.passed([claim(verdicts.INCONCLUSIVE), claim(verdicts.REPRODUCED)]) == "FAIL"
+  assert verdicts.passed([]) == "FAIL"

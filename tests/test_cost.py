@@ -3,8 +3,9 @@ import json
 
 import pytest
 
+import cli
 import experiments
-from lvmae import cli, cost, runs
+from lvmae import cost, runs
 
 
 def _stage(name, profile, *sets):

@@ -1,9 +1,9 @@
-"""Tests of `lvmae data check` and `--data-root` (lvmae/cli.py, lvmae/data/check.py)."""
+"""Tests of `lvmae data check` and `--data-root` (cli/, lvmae/data/check.py)."""
 import fiddle as fdl
 import pytest
 
 import experiments
-from lvmae.cli import main
+from cli import main
 from lvmae.data.videos import VideoData
 from tests import dataset_layouts
 from tests.video_fixtures import write_video

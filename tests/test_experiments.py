@@ -2,9 +2,10 @@
 import jax
 import pytest
 
+import cli
 import experiments
 from experiments import overrides
-from lvmae import cli, runs
+from lvmae import runs
 from lvmae.validation import ConfigError
 
 experiments.registry._load()
@@ -30,7 +31,7 @@ def test_every_experiment_builds(name, profile):
 @pytest.mark.parametrize("name", sorted(experiments.EXPERIMENTS))
 def test_paper_profile_train_steps_lower_without_allocating(name):
   cfg = experiments.get(name, "paper")
-  for stage_cfg in experiments.registry.stages(cfg):
+  for _, stage_cfg in runs.stage_chain(cfg):
     stage = runs.build(stage_cfg)
     if not hasattr(stage, "lower_train_step"):  # precompute: no training step
       continue

@@ -6,7 +6,7 @@ import pytest
 
 import ablations
 from ablations.spec import CostFigure
-from lvmae import collect, cost, runs
+from lvmae import cost, runs
 
 SMALL = CostFigure(
     id="figure1", title="small", experiment="pretrain", profile="smoke",
@@ -17,7 +17,7 @@ SMALL = CostFigure(
 
 
 def test_cost_figure_writes_memory_and_flops_that_shrink_with_the_budget(tmp_path):
-  collect.cost_figure(SMALL, {label: SMALL.config(label) for label in SMALL.points}, tmp_path)
+  SMALL.collect({label: SMALL.config(label) for label in SMALL.points}, tmp_path)
   df = pd.read_csv(tmp_path / "figures" / "figure1.csv")
   assert list(df.point) == ["100%", "50%", "15%"]
   assert df.gflops.is_monotonic_decreasing and df.temp_gib.is_monotonic_decreasing

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ablations.spec import Claim, Comparison, Floor, GridTable, restaged
-from lvmae import collect, runs
+from ablations.spec import Claim, Comparison, Floor, GridTable, Measure, restaged
+from lvmae import runs
 from lvmae.atomic import write_atomic
 
 _BUDGET = "pretrained.masking.decoder_budget"
@@ -58,18 +58,26 @@ def test_declarations_naming_missing_rows_or_cells_are_refused():
 
 
 def test_overrides_reach_only_the_upstream_stages_a_cell_plugs_in():
-  data = ("pretrained.data.num_train=8", "pretrained.importance.data.num_train=8", "pretrained.tokens.data.num_train=8")
-  table = GridTable(id="9z", title="t", experiment="finetune", seeds=(0,), columns={"c": data},
-                    rows={"random": ("pretrained.masking.decoder_strategy='random'",),
-                          "adaptive": ("pretrained.masking.decoder_strategy='adaptive'",
-                                       "pretrained.importance=@tokens_adaptive_fsq_magvit")})
+  """`<stage>?.` sets an optional stage where the cell plugs it in and nowhere else; a plain
+  override into a stage the cell does not plug in is an error, not silently dropped."""
+  data = ("pretrained.data.num_train=8", "pretrained.importance?.data.num_train=8",
+          "pretrained.tokens?.data.num_train=8")
+  rows = {"random": ("pretrained.masking.decoder_strategy='random'",),
+          "adaptive": ("pretrained.masking.decoder_strategy='adaptive'", "pretrained.importance=@tokens_adaptive_fsq_magvit")}
+  table = GridTable(id="9z", title="t", experiment="finetune", seeds=(0,), columns={"c": data}, rows=rows)
   random, adaptive = table.cells("smoke")
   assert "pretrained.importance.data.num_train=8" not in random.sets_at("smoke")
   assert "pretrained.importance.data.num_train=8" in adaptive.sets_at("smoke")
-  assert not any(s.startswith("pretrained.tokens.") for cell in (random, adaptive) for s in cell.sets_at("smoke"))
-  assert "pretrained.importance.data" not in random.command("smoke")
+  assert not any("pretrained.tokens" in s for cell in (random, adaptive) for s in cell.sets_at("smoke"))
+  assert "pretrained.importance" not in random.command("smoke") and "?" not in adaptive.command("smoke")
   stage = runs.build(adaptive.config("smoke"))
   assert stage.pretrained.data.num_train == stage.pretrained.importance.data.num_train == 8
+  plain = GridTable(id="9z", title="t", experiment="finetune", seeds=(0,), rows=rows,
+                    columns={"c": ("pretrained.importance.data.num_train=8",)})
+  random, adaptive = plain.cells("smoke")
+  assert "pretrained.importance.data.num_train=8" in adaptive.sets_at("smoke")
+  with pytest.raises(ValueError, match=r"\(random \| c\).*sets `pretrained.importance`, which the cell does not plug in"):
+    random.sets_at("smoke")
 
 
 def _finish(run_dir, result: dict) -> None:
@@ -90,13 +98,13 @@ def _collected(tmp_path, table, profile="smoke"):
     if (cell.row, cell.seed) in recall:
       pretrain["selection_recall"] = recall[(cell.row, cell.seed)]
     _finish(runs_dir / runs.run_id(cfg.pretrained), pretrain)
-  collect.grid(table, profile, cfgs, runs_dir, tmp_path, tmp_path / "paper", [])
+  table.collect(profile, cfgs, runs_dir, tmp_path, tmp_path / "paper", [])
   return (json.loads((tmp_path / "tables" / "table9z.json").read_text()),
           pd.read_csv(tmp_path / "tables" / "table9z.csv"))
 
 
 def test_row_metric_is_the_mean_over_each_rows_runs_that_have_the_key(tmp_path):
-  table = _table(row_metrics={"selection recall (%)": ("pretrained", "selection_recall", 100.0)})
+  table = _table(row_metrics={"selection recall (%)": Measure("pretrained", "selection_recall", 100.0)})
   meta, csv = _collected(tmp_path, table)
   body = meta["body_md"]
   # Row a: two pre-training runs (each shared by columns x and y, counted once): 20 and 40.
@@ -113,7 +121,7 @@ def test_skipped_rows_show_as_not_at_this_profile_and_claims_get_verdicts(tmp_pa
   claims = (Claim("a beats b", (Comparison("a", ">", "b"),)),
             Claim("c is no worse than a", (Comparison("c", ">=", "a"),)))
   table = _table(skip_rows={"smoke": ("c",)}, claims=claims,
-                 row_metrics={"selection recall (%)": ("pretrained", "selection_recall", 100.0)})
+                 row_metrics={"selection recall (%)": Measure("pretrained", "selection_recall", 100.0)})
   meta, csv = _collected(tmp_path, table)
   body = meta["body_md"]
   skipped = "n/a (not at this profile)"
@@ -142,7 +150,7 @@ def test_claims_pair_the_cells_by_pretraining_seed(tmp_path):
     if (cell.row, cell.seed) in top1:
       _finish(tmp_path / "runs" / runs.run_id(cfg), {"top1": top1[(cell.row, cell.seed)]})
   finished = [(cell, cfg) for cell, cfg in cfgs if (cell.row, cell.seed) in top1]
-  collect.grid(table, "smoke", finished, tmp_path / "runs", tmp_path, tmp_path / "paper", [])
+  table.collect("smoke", finished, tmp_path / "runs", tmp_path, tmp_path / "paper", [])
   meta = json.loads((tmp_path / "tables" / "table9z.json").read_text())
   a_over_b, b_over_c = meta["claims"]
   assert a_over_b["verdict"] == "reproduced"
@@ -176,7 +184,7 @@ def test_runs_that_predict_one_class_for_every_clip_are_named(tmp_path):
     else:
       prediction = rng.integers(0, 8, 20)
     np.savez(run_dir / "predictions.npz", prediction=prediction, label=np.zeros(20))
-  collect.grid(table, "smoke", cfgs, tmp_path / "runs", tmp_path, tmp_path / "paper", [])
+  table.collect("smoke", cfgs, tmp_path / "runs", tmp_path, tmp_path / "paper", [])
   meta = json.loads((tmp_path / "tables" / "table9z.json").read_text())
   ids = {(cell.row, cell.column, cell.seed): runs.run_id(cfg) for cell, cfg in cfgs}
   assert meta["one_class_runs"] == sorted(ids[k] for k in one_class)
@@ -195,7 +203,7 @@ def test_finished_only_collects_the_finished_cells_and_runs_nothing(tmp_path, ca
   hand-written for two of its three seeds: those two cells are the table, the other rows show '-',
   a note says how many cells are in, and no run directory is created."""
   import ablations
-  from lvmae import cli
+  import cli
   table, runs_dir = ablations.get("4a"), tmp_path / "runs"
   row = list(table.rows)[1]
   done = [(cell, cell.config("smoke")) for cell in table.cells("smoke") if cell.row == row and cell.seed != 1]
@@ -239,7 +247,7 @@ def test_floors_are_rows_of_their_own_runs_in_every_column(tmp_path):
                                            if c.row in ("a", "floor: scratch")]
   for cell, cfg in finished:
     _finish(runs_dir / runs.run_id(cfg), {"top1": (0.5 if cell.row == "a" else 0.2) + 0.01 * cell.seed})
-  collect.grid(table, "smoke", finished, runs_dir, tmp_path, tmp_path / "paper", [])
+  table.collect("smoke", finished, runs_dir, tmp_path, tmp_path / "paper", [])
   meta = json.loads((tmp_path / "tables" / "table9z.json").read_text())
   assert "| *floor: scratch* | 20.5 ± 0.7 | n/a | 20.5 ± 0.7 | n/a |" in meta["body_md"]
   assert "| *floor: once* | - | n/a | - | n/a |" in meta["body_md"]  # not collected

@@ -129,7 +129,7 @@ def test_adaptive_chain_runs_end_to_end_and_shares_one_precompute(tmp_path):
 
 
 def test_bench_writes_train_step_times_and_precompute_cost_per_clip(tmp_path):
-  from lvmae import cli
+  import cli
   out = tmp_path / "bench.json"
   (tmp_path / "bench.json").write_text('{"other": {"kept": 1}}')
   args = ["bench", "--profile", "smoke", "--frames", "16", "32", "--out", str(out), "--skip-loader"]

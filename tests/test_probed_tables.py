@@ -1,4 +1,4 @@
-"""Probed tables (ablations.spec.Probed): at the cpu profile a fine-tuning table's cells are linear
+"""Probed tables (ablations.kinds.probed.Probed): at the cpu profile a fine-tuning table's cells are linear
 probes of the very pre-trainings the paper's fine-tuning would start from, with both floors as rows."""
 import dataclasses
 

@@ -6,7 +6,8 @@ import fiddle as fdl
 import numpy as np
 
 import ablations
-from lvmae import cli, runs
+import cli
+from lvmae import runs
 from lvmae.data.videos import VideoData
 
 DATASETS = {("3", "EK100 action"): "epic_kitchens_100", ("3", "Diving48"): "diving48",

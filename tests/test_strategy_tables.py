@@ -6,8 +6,10 @@ from types import SimpleNamespace
 import pytest
 
 import ablations
+from ablations.kinds import selection_figure
 from ablations.spec import Bound, Claim, Panel, SelectionFigure
-from lvmae import cli, collect, runs
+import cli
+from lvmae import runs
 from tests.conftest import needs
 
 
@@ -107,6 +109,6 @@ def test_selection_figures_name_their_score_sources_and_draw_the_same_clips():
                     claims=(Claim("c", (Bound("a", "<", "flow"),)),))
   clips = SimpleNamespace(data="slc", sampling=(32, 4), grid=(16, 4, 4))
   other = SimpleNamespace(data="slc", sampling=(32, 2), grid=(16, 4, 4))
-  assert collect._same_clips({"x": clips, "y": clips}) is clips
+  assert selection_figure._same_clips({"x": clips, "y": clips}) is clips
   with pytest.raises(ValueError, match="`y` and `x` do not read the same clips"):
-    collect._same_clips({"x": clips, "y": other})
+    selection_figure._same_clips({"x": clips, "y": other})

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import ablations
-from lvmae import cli
+import cli
 from tests.conftest import ROOT, needs
 
 

@@ -6,7 +6,7 @@ import pytest
 
 import ablations
 from ablations.spec import FramesFitTable
-from lvmae import collect, cost, runs
+from lvmae import cost, runs
 
 
 @pytest.mark.parametrize("budget", [0, 1, 300, 4096, 10**9])
@@ -24,7 +24,7 @@ def test_smaller_models_fit_at_least_as_many_frames(tmp_path):
       id="9", title="small", experiment="pretrain", finetune_experiment="finetune", profile="smoke",
       base=("schedule.batch_size=2", "sampling.stride=1"), sizes={"narrow": (), "wide": ("encoder.width=256", "encoder.heads=4")},
       reference=("narrow", 32), frame_choices=(16, 32), measure="total_bytes", measure_label="memory")
-  collect.frames_fit(table, table.config, table.finetune_config, tmp_path / "runs", tmp_path)
+  table.collect(table.config, table.finetune_config, tmp_path / "runs", tmp_path)
   rows = {r["row"]: r for r in json.loads((tmp_path / "tables" / "table9.json").read_text())["rows"]}
   assert rows["narrow"]["frames"] == 32  # the reference fits its own budget
   assert rows["wide"]["frames"] is None or rows["wide"]["frames"] <= rows["narrow"]["frames"]

@@ -4,8 +4,8 @@ claim checked on it."""
 import json
 
 import ablations
-from ablations.spec import Bound, Claim, GridTable
-from lvmae import collect, cost, runs
+from ablations.spec import Bound, Claim, CostRow, GridTable, MemoryColumn
+from lvmae import cost, runs
 
 
 def test_rows_pretrain_and_finetune_at_their_own_lengths():
@@ -26,8 +26,9 @@ def test_rows_pretrain_and_finetune_at_their_own_lengths():
 def test_cost_rows_report_memory_against_the_budget(tmp_path, monkeypatch):
   monkeypatch.setattr(cost, "compiled_memory", lambda stage: {"total_bytes": 17.5 * 2**30})
   table = GridTable(id="2", title="t", experiment="finetune", rows={}, columns={"top-1": ()},
-                    cost_rows={"big": ("pretrain", "smoke", (), 16.0), "small": ("pretrain", "smoke", (), 32.0)})
-  collect.grid(table, "smoke", [], tmp_path / "runs", tmp_path, tmp_path / "paper", [], cost_cfgs=table.cost_configs())
+                    cost_rows={"big": CostRow("pretrain", "smoke", (), 16.0),
+                               "small": CostRow("pretrain", "smoke", (), 32.0)})
+  table.collect("smoke", [], tmp_path / "runs", tmp_path, tmp_path / "paper", [])
   meta = json.loads((tmp_path / "tables" / "table2.json").read_text())
   assert "big: not run" in meta["body_md"] and "17.5 GiB, over the 16 GiB budget" in meta["body_md"]
   assert "within the 32 GiB budget" in meta["body_md"]
@@ -47,10 +48,10 @@ def test_memory_column_is_relative_to_the_reference_row(tmp_path, monkeypatch):
   monkeypatch.setattr(cost, "compiled_memory",
                       lambda stage: {"total_bytes": stage.masking.decoder_budget * 2**30})
   table = GridTable(id="8", title="t", experiment="finetune", rows={"15%": (), "50%": ()}, columns={"top-1": ()},
-                    memory_column=("pretrain", "smoke", (), {"15%": ("masking.decoder_budget=0.15",),
-                                                              "50%": ("masking.decoder_budget=0.5",)}, "15%"))
-  collect.grid(table, "smoke", [], tmp_path / "runs", tmp_path, tmp_path / "paper", [],
-               memory_cfgs=table.memory_configs())
+                    memory_column=MemoryColumn("pretrain", "smoke", (), reference="15%",
+                                               per_row={"15%": ("masking.decoder_budget=0.15",),
+                                                        "50%": ("masking.decoder_budget=0.5",)}))
+  table.collect("smoke", [], tmp_path / "runs", tmp_path, tmp_path / "paper", [])
   body = json.loads((tmp_path / "tables" / "table8.json").read_text())["body_md"]
   assert "| 15% | - | n/a | 1.00x (0.1 GiB) |" in body and "| 50% | - | n/a | 3.33x (0.5 GiB) |" in body
 
@@ -69,11 +70,11 @@ def test_memory_claim_is_a_deterministic_check_on_the_memory_column(tmp_path, mo
   claims = (Claim("50% > 3x 15%", (Bound("50%", ">", "15%", factor=3.0),)),
             Claim("50% > 4x 15%", (Bound("50%", ">", "15%", factor=4.0, quantity="memory (GiB)"),)))
   table = GridTable(id="8", title="t", experiment="finetune", rows={"15%": (), "50%": ()}, columns={"top-1": ()},
-                    memory_column=("pretrain", "smoke", (), {"15%": ("masking.decoder_budget=0.15",),
-                                                              "50%": ("masking.decoder_budget=0.5",)}, "15%"),
+                    memory_column=MemoryColumn("pretrain", "smoke", (), reference="15%",
+                                               per_row={"15%": ("masking.decoder_budget=0.15",),
+                                                        "50%": ("masking.decoder_budget=0.5",)}),
                     claims=claims)
-  collect.grid(table, "smoke", [], tmp_path / "runs", tmp_path, tmp_path / "paper", [],
-               memory_cfgs=table.memory_configs())
+  table.collect("smoke", [], tmp_path / "runs", tmp_path, tmp_path / "paper", [])
   meta = json.loads((tmp_path / "tables" / "table8.json").read_text())
   assert [c["verdict"] for c in meta["claims"]] == ["reproduced", "not reproduced"]  # 0.5 GiB vs 0.45, 0.6
   assert "- 50% > 4x 15%: **not reproduced**" in meta["body_md"]

@@ -4,7 +4,8 @@ SLC (lvmae.data.slc) marks every pixel of a clip that belongs to an event (`info
 event (`event_ids`, 0: none). On the token grid (t, h, w) (row-major, lvmae.masking.grid) a token
 is an event token when any pixel of its tubelet is. Pre-training logs its selection's recall of
 event tokens and the loss per token type from these; the precompute, flow-scores and tokenizer
-stages measure their scores' recall; the selection figures (lvmae.collect) draw and score them.
+stages measure their scores' recall; the selection figures (ablations/kinds/selection_figure.py)
+draw and score them.
 
 Every function takes numpy or jax arrays: numpy in, numpy (or a Python float) out; jax in (also
 under jit), jax out. Token masks are (..., N) with N = t*h*w.

@@ -1,0 +1,6 @@
+"""`python -m cli ...`: the `lvmae` command."""
+import sys
+
+from cli import main
+
+sys.exit(main())
