@@ -1,5 +1,6 @@
 """Table files and the report: a table's cells (already collected by its kind, ablations/kinds/)
--> results/tables/<id>.{md,csv,json} (figures: results/figures/); every table -> results/REPORT.md.
+-> results/tables/<id>.{md,csv,json} and .tex (its tables in LaTeX: lvmae.latex; figures:
+results/figures/); every table -> results/REPORT.md.
 Also the shared pieces of a grid's page: its cells' mean ± std (grid_table, mean_std), its
 markdown (grid_markdown) and the paper's numbers (read_paper).
 
@@ -17,6 +18,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from lvmae import latex
 from lvmae.atomic import write_atomic
 
 
@@ -110,7 +112,7 @@ def table_path(out_dir: Path, table_id: str, suffix: str) -> Path:
 
 def write_table(out_dir: Path, table_id: str, title: str, body_md: str, csv: pd.DataFrame | None,
                 meta: dict) -> Path:
-  """Writes table<id>.md / figure<n>.md (+ .csv, + .json with provenance) atomically."""
+  """Writes table<id>.md / figure<n>.md (+ .csv, + .tex of its tables, + .json with provenance) atomically."""
   out_dir = Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   meta = {"id": table_id, "title": title, "written_at": time.strftime("%Y-%m-%d %H:%M:%S"), **meta}
@@ -118,6 +120,9 @@ def write_table(out_dir: Path, table_id: str, title: str, body_md: str, csv: pd.
   write_atomic(table_path(out_dir, table_id, ".md"), header + body_md)
   if csv is not None:
     write_atomic(table_path(out_dir, table_id, ".csv"), csv.to_csv(index=False))
+  tex = latex.page(f"{_heading(table_id)}: {title}", body_md)
+  if tex is not None:
+    write_atomic(table_path(out_dir, table_id, ".tex"), tex)
   write_atomic(table_path(out_dir, table_id, ".json"), json.dumps({**meta, "body_md": body_md}, indent=1))
   return table_path(out_dir, table_id, ".md")
 
