@@ -33,6 +33,9 @@ PACKAGES = ("jax", "jaxlib", "flax", "optax", "grain", "orbax-checkpoint", "fidd
 UPSTREAM_FIELDS = ("pretrained", "tokens", "importance", "tokenizer", "features")
 RESULT_FILE = "result.json"  # a run's outcome; its presence marks the run finished
 PROVENANCE_FILE = "provenance.json"  # what ran a finished run, where, and for how long
+# A run's small files, enough to audit its numbers (the config, the outcome, the logged curves and
+# what ran it); a results directory carries them for every run its tables use (`archive`).
+AUDIT_FILES = ("config.txt", RESULT_FILE, "metrics.jsonl", PROVENANCE_FILE)
 
 
 def build(cfg: fdl.Buildable) -> Any:
@@ -229,3 +232,20 @@ def execute(cfg: fdl.Buildable, runs_root: Path, stop_after: int | None = None) 
     write_atomic(run_dir / PROVENANCE_FILE, json.dumps(provenance(time.perf_counter() - start, resumed), indent=1))
     write_atomic(run_dir / RESULT_FILE, json.dumps(result, indent=1))
   return run_dir
+
+
+def archive(run_ids, runs_dir: Path, dest: Path) -> list[str]:
+  """Copies the small files (AUDIT_FILES; no checkpoints, caches or predictions) of each finished
+  run of `run_ids` to dest/<run id>/, the audit trail a results directory carries; returns the run
+  ids archived. Nothing is copied where `dest` is `runs_dir` itself (the files are already there)."""
+  runs_dir, dest = Path(runs_dir), Path(dest)
+  archived = [rid for rid in dict.fromkeys(run_ids) if is_finished(runs_dir / rid)]
+  if dest.resolve() == runs_dir.resolve():
+    return archived
+  for rid in archived:
+    (dest / rid).mkdir(parents=True, exist_ok=True)
+    for name in AUDIT_FILES:
+      source = runs_dir / rid / name
+      if source.exists():
+        write_atomic(dest / rid / name, source.read_bytes())
+  return archived

@@ -324,6 +324,8 @@ def _collect(table: GridTable, profile, cfgs, runs_dir, results, paper_dir, run_
     values.update(ratios)
   claims = verdicts.evaluate(table.claims, stats, list(measures), values)
   body += verdicts.markdown(claims)
+  archived = runs.archive(run_ids, runs_dir, results / report.AUDIT_DIR)  # every run the table uses
+  body += report.audit_markdown(records)
   if table.pass_fail:
     body = verdicts.pass_fail_line(table.pass_fail, claims) + body
   compute = runs.compute_seconds(runs_dir, run_ids)
@@ -331,7 +333,8 @@ def _collect(table: GridTable, profile, cfgs, runs_dir, results, paper_dir, run_
           "claim": table.claim, "claims": claims, "cells": records, "row_metrics": metric_records,
           "token_losses": token_losses, "pass_fail": verdicts.passed(claims) if table.pass_fail else None,
           "cost_rows": costs, "memory_bytes": memory, "one_class_runs": sorted(r for r, one in judged.items() if one),
-          "cells_collected": len(cfgs), "cells_in_grid": len(cfgs) if cells is None else cells}
+          "cells_collected": len(cfgs), "cells_in_grid": len(cfgs) if cells is None else cells,
+          "archived_runs": archived}
   return report.write_table(results / "tables", table.id, table.title, body, df, meta)
 
 
