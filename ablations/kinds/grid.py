@@ -192,8 +192,9 @@ class GridTable:
   def cells(self, profile: str) -> list[Cell]:
     """The cells built and run at `profile` (its columns; skipped rows left out), then the floors'
     (those of the table `at` that profile)."""
-    if self.at(profile) is not self:
-      return self.at(profile).cells(profile)
+    table = self.at(profile)  # built once: a probed profile's grid is a new table
+    if table is not self:
+      return table.cells(profile)
     by_profile = tuple((p, tuple(sets)) for p, sets in (self.profile_sets or {}).items())
     rows = {row: sets for row, sets in self.rows.items() if row not in self.skipped(profile)}
     return (grid_cells(self.experiment, rows, self.columns_at(profile), self.seeds, by_profile, self.downstream_seed)

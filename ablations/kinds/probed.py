@@ -25,9 +25,7 @@ def as_probe(sets: Sequence[str]) -> tuple[str, ...]:
   out = []
   for s in sets:
     field = s.partition("=")[0].strip()
-    if field.startswith("pretrained."):
-      out.append(f"features.{s}")
-    elif s.startswith(FEATURE_FIELDS):
+    if field.startswith("pretrained.") or s.startswith(FEATURE_FIELDS):  # the features stage holds both
       out.append(f"features.{s}")
     elif field == "seed":
       out.append(s)
