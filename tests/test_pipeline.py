@@ -18,8 +18,8 @@ def source():
 
 
 @pytest.fixture(scope="module")
-def clips(source):
-  return [source[i] for i in range(NUM_CLIPS)]
+def clips(source):  # rendered whole (a source's clips render lazily, when indexed)
+  return [{key: np.asarray(value) for key, value in source[i].items()} for i in range(NUM_CLIPS)]
 
 
 def _take(it, n):

@@ -245,7 +245,14 @@ def test_source():
   assert item["index"].dtype == np.int32 and int(item["index"]) == 2
   assert np.array_equal(item["video"], clip["video"]) and int(item["label"]) == int(clip["label"])
   assert item["info"].dtype == np.uint8 and np.array_equal(item["info"], clip["event_ids"])
-  assert np.array_equal(item["info"] != 0, clip["info"])
+  assert np.array_equal(np.asarray(item["info"]) != 0, clip["info"])
+  assert item["video"].shape == clip["video"].shape and item["info"].shape == clip["event_ids"].shape
+  idx = np.array([9, 3, 3, 120])  # any order, repeats: numpy's indexing of the whole clip
+  assert np.array_equal(item["video"][idx], clip["video"][idx])
+  assert np.array_equal(item["info"][5], clip["event_ids"][5])
+  assert np.array_equal(item["video"][2:40:4], clip["video"][2:40:4])
+  with pytest.raises(IndexError):
+    item["video"][np.array([128])]
   assert "version=1" in repr(src) and "version=2" in repr(slc.SLCSource("train", version=2))
   assert np.array_equal(src[np.int64(4)]["video"], src[-1]["video"])
   with pytest.raises(IndexError):

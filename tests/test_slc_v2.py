@@ -136,3 +136,21 @@ def test_long_preset_events_last_two_frames_and_the_bayes_bounds():
   assert slc_v2.bayes_top1(0.0) == pytest.approx(1 / 8)
   assert slc_v2.bayes_top1(0.5) == pytest.approx(0.408, abs=1e-3)
   assert slc_v2.bayes_top1(0.25) == pytest.approx(0.283, abs=1e-3)
+
+
+@pytest.mark.parametrize("version,preset,size", [(2, "medium", 32), (2, "long", 64), (1, "medium", 32)])
+def test_rendering_a_subset_of_frames_gives_the_whole_clips_frames(version, preset, size):
+  rng = np.random.default_rng(0)
+  for i in range(4):
+    whole = slc.generate_clip("unlabelled", i, preset, size, version)
+    frames = np.unique(rng.integers(0, slc.CLIP_FRAMES, int(rng.integers(1, 40))))
+    part = slc.generate_clip("unlabelled", i, preset, size, version, frames)
+    for key, value in whole.items():
+      want = value[frames] if key in slc.PER_FRAME_OUTPUTS else value
+      assert part[key].tobytes() == want.tobytes(), (i, key)
+    # a source element renders only what a view asks for, with the same label
+    element = slc.SLCSource("unlabelled", preset, size, version=version)[i]
+    assert int(element["label"]) == int(whole["label"])
+    view = sample_indices(slc.CLIP_FRAMES, CPU_VIEW, rng)
+    assert np.array_equal(element["video"][view], whole["video"][view])
+    assert np.array_equal(element["info"][view], whole["event_ids"][view])

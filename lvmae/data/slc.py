@@ -23,6 +23,7 @@ NUM_EVENTS = 8
 EVENT_FRAMES = 2
 SEGMENT_FRAMES = CLIP_FRAMES // NUM_EVENTS  # 16
 VALID_SIZES = (32, 64)
+PER_FRAME_OUTPUTS = ("video", "info", "event_ids", "distract")  # (128, ...) outputs of generate_clip
 
 # Fixed stream ids: changing any of them changes the dataset (bump the version instead).
 VERSIONS = (1, 2)
@@ -174,7 +175,7 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
 
 
 def generate_clip(split: str, index: int, preset: str = "medium", size: int = 32,
-                  version: int = 1) -> dict[str, np.ndarray]:
+                  version: int = 1, frames=None) -> dict[str, np.ndarray]:
   """Generates one SLC clip; a pure function of its arguments (byte-identical on every call).
 
   Returns video (128, size, size, 3) uint8, label int64 scalar, info (128, size, size) bool (the
@@ -182,6 +183,8 @@ def generate_clip(split: str, index: int, preset: str = "medium", size: int = 32
   (event i + 1 where `info`, else 0), distract (128, size, size) bool (visible distractor pixels,
   i.e. not covered by a glyph), onsets (8,), kinds (8,) and, in v1, cells (8, 2) (cell row, cell
   col; a cell is `4 * size // 32` pixels), in v2 blocks (8, 2) (see lvmae.data.slc_v2).
+  `frames` (sorted distinct indices; None: all 128) renders only those frames of the per-frame
+  outputs, each identical to the whole clip's; v2 then costs about the subset's share.
   """
   _check(split, preset, size, version)
   index = operator.index(index)
@@ -189,7 +192,10 @@ def generate_clip(split: str, index: int, preset: str = "medium", size: int = 32
     raise IndexError(f"index {index} out of range for split {split!r} of {SPLIT_SIZES[split]} clips")
   rng = np.random.default_rng(clip_seed_sequence(split, index, preset, size, version))
   if version == 2:
-    return slc_v2.generate(rng, preset, size)
+    return slc_v2.generate(rng, preset, size, frames)
+  if frames is not None:  # v1 renders whole clips
+    clip = generate_clip(split, index, preset, size, version)
+    return {k: v[frames] if k in PER_FRAME_OUTPUTS else v for k, v in clip.items()}
   cfg = PRESETS[preset]
   label, kinds, onsets, cells = _draw_events(rng)
   frames = _background(rng, cfg, size)
@@ -221,9 +227,11 @@ def generate_clip(split: str, index: int, preset: str = "medium", size: int = 32
 class SLCSource:
   """A grain random-access source over one SLC split (satisfies `grain.python.RandomAccessDataSource`).
 
-  Clips are generated on the fly; `num_clips` takes the first clips of the split (smoke runs).
-  An element's `info` is the clip's per-pixel `event_ids` (uint8, 0: no event), so that losses
-  can tell the events apart. The instance is small and picklable (grain worker processes).
+  Clips are generated on the fly, lazily: an element's `video` and `info` are SLCFrames, rendered
+  when indexed by the frames a view samples (np.asarray gives all 128). `num_clips` takes the
+  first clips of the split (smoke runs). An element's `info` is the clip's per-pixel `event_ids`
+  (uint8, 0: no event), so that losses can tell the events apart. The instance is small and
+  picklable (grain worker processes).
   """
 
   def __init__(self, split: str, preset: str = "medium", size: int = 32, num_clips: int | None = None,
@@ -245,14 +253,65 @@ class SLCSource:
       index += self.num_clips
     if not 0 <= index < self.num_clips:
       raise IndexError(f"index {index} out of range for {self!r}")
-    clip = generate_clip(self.split, index, self.preset, self.size, self.version)
+    clip = LazySLCClip(self.split, index, self.preset, self.size, self.version)
     return {
-        "video": clip["video"],
-        "label": clip["label"].astype(np.int32),
-        "info": clip["event_ids"],
+        "video": SLCFrames(clip, "video"),
+        "label": np.array(clip.label(), dtype=np.int32),
+        "info": SLCFrames(clip, "event_ids"),
         "index": np.array(index, dtype=np.int32),
     }
 
   def __repr__(self) -> str:
     return (f"SLCSource(split={self.split!r}, preset={self.preset!r}, size={self.size}, "
             f"num_clips={self.num_clips}, version={self.version})")
+
+
+class LazySLCClip:
+  """One SLC clip, rendered on demand: `frames(key, indices)` renders the frames asked for (the
+  last rendering is kept, so a view's video and event ids come from one rendering)."""
+
+  def __init__(self, split: str, index: int, preset: str, size: int, version: int):
+    self.split, self.index, self.preset, self.size, self.version = split, index, preset, size, version
+    self._last: tuple[np.ndarray, dict] | None = None
+
+  def label(self) -> int:
+    """The clip's label: the first draw of its generator, in both versions (nothing rendered)."""
+    rng = np.random.default_rng(clip_seed_sequence(self.split, self.index, self.preset, self.size, self.version))
+    if self.version == 2:
+      return slc_v2.draw_label(rng)
+    return _draw_events(rng)[0]
+
+  def frames(self, key: str, indices) -> np.ndarray:
+    chosen = np.arange(CLIP_FRAMES)[indices]  # numpy's indexing rules (and IndexError)
+    wanted = np.unique(chosen)
+    if self._last is None or not np.array_equal(self._last[0], wanted):
+      self._last = (wanted, generate_clip(self.split, self.index, self.preset, self.size, self.version, wanted))
+    return self._last[1][key][np.searchsorted(wanted, chosen)]
+
+
+@dataclasses.dataclass(frozen=True)
+class SLCFrames:
+  """A per-frame output (`video` or `event_ids`) of a lazily rendered clip: clip[indices] renders
+  those frames only; np.asarray(clip) renders all CLIP_FRAMES."""
+  clip: LazySLCClip
+  key: str
+
+  @property
+  def shape(self) -> tuple[int, ...]:
+    size = self.clip.size
+    return (CLIP_FRAMES, size, size, 3) if self.key == "video" else (CLIP_FRAMES, size, size)
+
+  dtype = np.dtype(np.uint8)
+
+  def __len__(self) -> int:
+    return CLIP_FRAMES
+
+  def __getitem__(self, indices) -> np.ndarray:
+    return self.clip.frames(self.key, indices)
+
+  def __array__(self, dtype=None, copy=None) -> np.ndarray:
+    frames = self[:]
+    return frames if dtype is None else frames.astype(dtype)
+
+  def __iter__(self):
+    return iter(self[:])

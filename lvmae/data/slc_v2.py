@@ -88,8 +88,9 @@ def _texture(kind: int, phase: tuple[int, int], size: int) -> np.ndarray:
   return (y // 2 + x // 2) % 2 == 0
 
 
-def _background(rng: np.random.Generator, preset: V2Preset, size: int) -> np.ndarray:
-  """(T, size, size, 3) float32: a drifting colour ramp plus a faint smooth texture."""
+def _background(rng: np.random.Generator, preset: V2Preset, size: int, at: np.ndarray) -> np.ndarray:
+  """(len(at), size, size, 3) float32: a drifting colour ramp plus a faint smooth texture, at
+  the clip's frames `at` (every frame is a function of its index: a subset costs its share)."""
   scale = size / 32
   angle = rng.uniform(0.0, 2.0 * np.pi)
   direction = np.array([np.sin(angle), np.cos(angle)])
@@ -101,7 +102,7 @@ def _background(rng: np.random.Generator, preset: V2Preset, size: int) -> np.nda
   yy, xx = np.mgrid[:size, :size].astype(np.float32)
   along = yy * np.float32(direction[0]) + xx * np.float32(direction[1])  # (H, W) px along the ramp
   start = rng.uniform(0.0, period)
-  shift = (start + speed * np.arange(CLIP_FRAMES, dtype=np.float32))[:, None, None]
+  shift = (start + speed * at.astype(np.float32))[:, None, None]
   u = np.mod(along[None] + shift, period, dtype=np.float32) / size  # in [0, 2)
   ramp = 1.0 - np.abs(u - 1.0)  # triangle wave in [0, 1]
   frames = ramp[..., None] * (high - low).astype(np.float32)
@@ -113,15 +114,16 @@ def _background(rng: np.random.Generator, preset: V2Preset, size: int) -> np.nda
   gain = np.exp(-2.0 * np.pi**2 * (2.0 * scale) ** 2 * (freq[:, None] ** 2 + freq[None, :] ** 2))
   tex = np.fft.ifft2(np.fft.fft2(noise, axes=(0, 1)) * gain[:, :, None], axes=(0, 1)).real
   tex = (preset.texture_contrast / tex.std() * tex).astype(np.float32)
-  offset = np.floor(start + speed * np.arange(CLIP_FRAMES)[:, None] * direction[None]).astype(np.int64)
+  offset = np.floor(start + speed * at[:, None] * direction[None]).astype(np.int64)
   rows = (offset[:, 0:1] + np.arange(size)) % side
   cols = (offset[:, 1:2] + np.arange(size)) % side
   frames += tex.reshape(-1, 3)[rows[:, :, None] * side + cols[:, None, :]]
   return frames
 
 
-def _distractors(rng, video, preset: V2Preset, size: int) -> np.ndarray:
-  """Bouncing discs drawn into `video` in place (red capped, never the event colour); their mask."""
+def _distractors(rng, video, preset: V2Preset, size: int, at: np.ndarray) -> np.ndarray:
+  """Bouncing discs drawn into `video` (the clip's frames `at`) in place (red capped, never the
+  event colour); their mask."""
   from lvmae.data.slc import _bounce  # one bounce rule for both versions
   scale = size / 32
   radius = _DISC_RADIUS * scale
@@ -132,7 +134,7 @@ def _distractors(rng, video, preset: V2Preset, size: int) -> np.ndarray:
     angle = rng.uniform(0.0, 2.0 * np.pi)
     speed = rng.uniform(*preset.distractor_speed) * scale
     colour = (rng.uniform(0.0, 1.0, 3) * np.array([_DISC_MAX_RED, 1.0, 1.0])).astype(np.float32)
-    pos = _bounce(start, speed * np.array([np.sin(angle), np.cos(angle)]), radius, size - radius)
+    pos = _bounce(start, speed * np.array([np.sin(angle), np.cos(angle)]), radius, size - radius)[at]
     dy2 = (centres[None, :] - pos[:, 0:1]) ** 2
     dx2 = (centres[None, :] - pos[:, 1:2]) ** 2
     disc = dy2[:, :, None] + dx2[:, None, :] <= radius * radius
@@ -141,9 +143,14 @@ def _distractors(rng, video, preset: V2Preset, size: int) -> np.ndarray:
   return mask
 
 
+def draw_label(rng: np.random.Generator) -> int:
+  """The clip's label: its generator's first draw (so a label costs no rendering)."""
+  return int(rng.integers(0, NUM_CLASSES))
+
+
 def _draw_events(rng: np.random.Generator, preset: V2Preset):
   """Label, shuffled kinds, onsets (one per segment, inside its margins) and blocks (row, col)."""
-  label = int(rng.integers(0, NUM_CLASSES))
+  label = draw_label(rng)
   kinds = np.concatenate([np.zeros(label, np.int64), rng.integers(1, 4, NUM_EVENTS - label)])
   kinds = rng.permutation(kinds).astype(np.int64)
   latest = SEGMENT_FRAMES - preset.event_frames
@@ -152,21 +159,27 @@ def _draw_events(rng: np.random.Generator, preset: V2Preset):
   return label, kinds, onsets.astype(np.int64), blocks.astype(np.int64)
 
 
-def generate(rng: np.random.Generator, preset: str, size: int) -> dict[str, np.ndarray]:
-  """One v2 clip from its seeded generator (lvmae.data.slc.generate_clip checks the arguments)."""
+def generate(rng: np.random.Generator, preset: str, size: int,
+             frames: np.ndarray | None = None) -> dict[str, np.ndarray]:
+  """One v2 clip from its seeded generator (lvmae.data.slc.generate_clip checks the arguments).
+
+  frames: sorted distinct frame indices to render (None: all CLIP_FRAMES); the per-frame outputs
+  hold those frames only, each identical to the same frame of the whole clip. The generator's
+  draws do not depend on `frames`."""
+  frames = np.arange(CLIP_FRAMES) if frames is None else np.asarray(frames, np.int64)
   from lvmae.data.slc import _to_uint8
   cfg = PRESETS[preset]
   label, kinds, onsets, blocks = _draw_events(rng, cfg)
   hue = rng.uniform(0.0, 1.0)
   phases = rng.integers(0, 4, (NUM_EVENTS, 2))
-  frames = _background(rng, cfg, size)
-  distract = _distractors(rng, frames, cfg, size)
-  video = _to_uint8(frames)
+  pixels = _background(rng, cfg, size, frames)
+  distract = _distractors(rng, pixels, cfg, size, frames)
+  video = _to_uint8(pixels)
   glyph_rgb = _to_uint8(_bright_colour(hue))
   side = cfg.glyph * size // 32
   event_ids = np.zeros(video.shape[:3], np.uint8)
   for i, (onset, kind, (row, col), phase) in enumerate(zip(onsets, kinds, blocks, phases)):
-    when = slice(onset, onset + cfg.event_frames)
+    when = (frames >= onset) & (frames < onset + cfg.event_frames)  # the rendered frames it is shown in
     ys, xs = slice(row * side, (row + 1) * side), slice(col * side, (col + 1) * side)
     lit = _texture(int(kind), tuple(phase), side)
     video[when, ys, xs] = np.where(lit[:, :, None], glyph_rgb, np.uint8(0))
