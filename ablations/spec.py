@@ -99,3 +99,13 @@ def dataset_sets(name: str, stages: Sequence[str] = CLIP_STAGES) -> tuple[str, .
   return tuple(f"{stage}{setting}" for stage in stages for setting in (f"data.name='{name}'",) + flip)
 
 
+
+
+# What SLC can and cannot say about a claim (Claim.on_slc), where several tables' claims share it.
+TOKENIZER_SCALE = (
+    "At the cpu profile the tokenizer is a small 3D CNN (8 base channels, 500 steps on 32x32 clips), so its latents "
+    "are a weak target, and SLC's label needs only the glyphs' texture, which raw pixels carry whole. A 'not "
+    "reproduced' here is weak evidence against a claim that rests on a tokenizer trained at scale on real video.")
+LONG_RANGE = (
+    "SLC's long-range variant puts the signal in the data: its events last 2 frames, so a 32-frame stride-4 view sees "
+    "each with probability 1/2 (Bayes-optimal top-1 0.41) and a 128-frame view sees all (1.0). ")

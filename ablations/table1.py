@@ -11,8 +11,8 @@ the FSQ-MagViT tokenizer trained without the scorer. The selection-recall column
 SLC's event tokens each pre-training run's decoder selected (n/a on real data and in runs that
 predate it).
 """
-from ablations.spec import (COMPARED_STRATEGIES, DECODER_STRATEGIES, RECONSTRUCTION_TARGETS, Claim, Comparison,
-                            GridTable, Measure, Probed)
+from ablations.spec import (COMPARED_STRATEGIES, DECODER_STRATEGIES, RECONSTRUCTION_TARGETS, TOKENIZER_SCALE, Claim,
+                            Comparison, GridTable, Measure, Probed)
 
 _PAPER_ROWS = [row for row in DECODER_STRATEGIES if row != "oracle (15%)"]
 
@@ -30,10 +30,20 @@ TABLE = GridTable(
     claim="adaptive at 15% >= none at 100% and > every other strategy, for both targets; tokens > RGB",
     claims=(
         Claim("adaptive at 15% is no worse than no decoder masking (100%), for both targets",
-              (Comparison("adaptive (15%)", ">=", "none (100%)"),)),
+              (Comparison("adaptive (15%)", ">=", "none (100%)"),),
+              on_slc=("SLC's background is a smooth drifting ramp that an MAE predicts from a few visible tokens, so "
+                      "decoding all of it (none, 100%) teaches little and a 15% budget that holds the event tokens loses "
+                      "little: the mechanism can show here. What SLC cannot say is whether it holds where the "
+                      "background carries information, as in real video.")),
         Claim("adaptive at 15% beats every other decoder strategy, for both targets",
-              tuple(Comparison("adaptive (15%)", ">", other) for other in COMPARED_STRATEGIES)),
+              tuple(Comparison("adaptive (15%)", ">", other) for other in COMPARED_STRATEGIES),
+              on_slc=("The oracle row bounds what any score reaches on SLC. SLC's glyphs appear and vanish abruptly, so "
+                      "any change score finds them: EVEREST's patch-embedding change should do as well as the learned "
+                      "score, and 'adaptive > EVEREST' failing here is a property of the benchmark. Flow follows SLC's "
+                      "moving distractor discs, not its static glyphs, so 'adaptive > flow' holds partly by SLC's "
+                      "construction. The selection-recall column shows how much of each gap is the score's recall.")),
         Claim("FSQ-MagViT token targets beat RGB pixels, for every strategy of the paper",
-              tuple(Comparison((row, "FSQ-MagViT"), ">", (row, "RGB")) for row in _PAPER_ROWS)),
+              tuple(Comparison((row, "FSQ-MagViT"), ">", (row, "RGB")) for row in _PAPER_ROWS),
+              on_slc=TOKENIZER_SCALE),
     ),
 )

@@ -29,7 +29,10 @@ TABLE = GridTable(
         "pretrain", "paper", ("sampling.num_frames=128", "schedule.batch_size=1", "masking.decoder_strategy='random'"),
         per_row={_row(b): (f"masking.decoder_budget={b}",) for b in _BUDGETS}, reference="15%"),
     claim="15% is best; a 50% budget costs more than 4x the memory of 15%",
-    claims=(Claim("15% is the best budget", tuple(Comparison("15%", ">", _row(b)) for b in _BUDGETS if b != 0.15)),
+    claims=(Claim("15% is the best budget", tuple(Comparison("15%", ">", _row(b)) for b in _BUDGETS if b != 0.15),
+                  on_slc=("SLC's event tokens are a small, fixed share of each clip, so the best budget on SLC is set "
+                          "by that share and the score's recall, not by anything the paper's data has; a different "
+                          "best budget here is a property of the benchmark.")),
             Claim("a 50% budget costs more than 4x the pre-training memory of 15%",
                   (Bound("50%", ">", "15%", factor=4.0, quantity="pre-training memory (GiB)"),))),
 )

@@ -149,17 +149,27 @@ def _claims_summary(metas: Sequence[dict]) -> list[str]:
   """The "Claims" section: one line per claim a collected table or figure checks, with its verdict
   and its checks' numbers (a comparison: left − right, the mean paired difference and its interval)."""
   rows = [f"| {_heading(m['id'])} | {c['claim']} | {c['verdict']} | "
-          f"{'<br>'.join(check['text'].replace('|', '/') for check in c['checks'])} |"
+          f"{'<br>'.join(check['text'].replace('|', '/') for check in c['checks'])} | {_floors_cell(m)} |"
           for m in metas for c in m.get("claims", [])]
   if not rows:
     return []
+  said = [f"- **{_heading(m['id'])}**, {c['claim']} (**{c['verdict']}**): {c['on_slc']}"
+          for m in metas for c in m.get("claims", []) if c.get("on_slc")]
+  what_slc_says = ["### What SLC can and cannot say about each claim", "", *said, ""] if said else []
   return (["## Claims", "",
            "Whether this run reproduces each claim the tables and figures check (reproduced, not reproduced, "
            "inconclusive, or not run; rules in lvmae/verdicts.py). A comparison of two cells gives left − right: "
            "the mean difference over the pre-training seeds both cells have, and its 95% confidence interval "
-           "(Student's t); a claimed > is reproduced when the interval is above 0. Each section below gives "
-           "the tables.", "",
-           "| table | claim | verdict | checks |", "|---|---|---|---|"] + rows + [""])
+           "(Student's t); a claimed > is reproduced when the interval is above 0. The floors are the table's "
+           "runs without pre-training (mean ± std over seeds) that every row should beat. Each section below "
+           "gives the tables.", "",
+           "| table | claim | verdict | checks | floors |", "|---|---|---|---|---|"] + rows + [""] + what_slc_says)
+
+
+def _floors_cell(meta: dict) -> str:
+  """A table's floor rows as the claims table shows them ("random-init encoder 16.5 ± 0.3<br>...")."""
+  floors = meta.get("floors") or {}
+  return "<br>".join(f"{label.removeprefix('floor: ')} {value}" for label, value in floors.items()) or "-"
 
 
 def _meta_line(meta: dict) -> str:

@@ -123,9 +123,11 @@ class Bound:
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
-  """A claim of the paper in words and the checks that decide it."""
+  """A claim of the paper in words and the checks that decide it; `on_slc`, in plain words, what
+  the embedded benchmark can and cannot say about it (the report's summary, at the SLC profiles)."""
   text: str
   checks: tuple[Comparison | Bound, ...]
+  on_slc: str = ""
 
   def __post_init__(self):
     if not self.checks:
@@ -253,7 +255,8 @@ def evaluate(claims: Sequence[Claim], stats: Mapping[tuple[str, str], Stat], col
     checks = []
     for check in claim.checks:
       checks += _comparisons(check, stats, columns) if isinstance(check, Comparison) else [_bound(check, values or {})]
-    out.append({"claim": claim.text, "verdict": combine([c["verdict"] for c in checks]), "checks": checks})
+    out.append({"claim": claim.text, "verdict": combine([c["verdict"] for c in checks]), "checks": checks,
+                "on_slc": claim.on_slc})
   return out
 
 

@@ -118,7 +118,7 @@ def test_row_metric_is_the_mean_over_each_rows_runs_that_have_the_key(tmp_path):
 
 
 def test_skipped_rows_show_as_not_at_this_profile_and_claims_get_verdicts(tmp_path):
-  claims = (Claim("a beats b", (Comparison("a", ">", "b"),)),
+  claims = (Claim("a beats b", (Comparison("a", ">", "b"),), on_slc="SLC can say this."),
             Claim("c is no worse than a", (Comparison("c", ">=", "a"),)))
   table = _table(skip_rows={"smoke": ("c",)}, claims=claims,
                  row_metrics={"selection recall (%)": Measure("pretrained", "selection_recall", 100.0)})
@@ -130,6 +130,7 @@ def test_skipped_rows_show_as_not_at_this_profile_and_claims_get_verdicts(tmp_pa
   assert list(csv["row"]) == ["a", "b", "c"] and list(csv["x n"]) == [2, 2, 0]
   first, second = meta["claims"]
   assert first["verdict"] == "reproduced" and len(first["checks"]) == 2  # [49.8, 51.2] above [29.8, 31.2]
+  assert first["on_slc"] == "SLC can say this." and second["on_slc"] == ""  # the smoke grid reads SLC
   assert second["verdict"] == "not run"
   assert "- a beats b: **reproduced**" in body
   assert "  - a − b [y]: +20.0 [+20.0, +20.0] (paired over 2 pre-training seeds), claimed >: reproduced" in body
@@ -253,6 +254,8 @@ def test_floors_are_rows_of_their_own_runs_in_every_column(tmp_path):
   assert "| *floor: once* | - | n/a | - | n/a |" in meta["body_md"]  # not collected
   (claim,) = meta["claims"]
   assert not claim["checks"][0]["difference"]["paired"] and claim["verdict"] == "reproduced"
+  assert meta["floors"] == {"floor: scratch": "20.5 ± 0.7", "floor: init seed": "-", "floor: once": "-"}
+  assert claim["on_slc"] == ""  # the claim says nothing about SLC
 
 
 def test_bad_floors_and_restaged_overrides_are_refused():

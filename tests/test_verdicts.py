@@ -219,16 +219,23 @@ def test_report_opens_with_a_line_per_claim(tmp_path):
   tables = tmp_path / "tables"
   checks = [{"text": "a − b [RGB]: +4.6 [-2.8, +12.0] (paired over 3 pre-training seeds), claimed >: inconclusive"},
             {"text": "a − b [FSQ]: +1.0 [+0.5, +1.5] (paired over 3 pre-training seeds), claimed >: reproduced"}]
-  claims = [{"claim": "adaptive beats random", "verdict": "inconclusive", "checks": checks},
-            {"claim": "tokens beat RGB", "verdict": "reproduced", "checks": checks[1:]}]
-  report.write_table(tables, "1", "strategies", "| body |\n", None, {"profile": "smoke", "claims": claims})
+  claims = [{"claim": "adaptive beats random", "verdict": "inconclusive", "checks": checks,
+             "on_slc": "SLC's glyphs are easy to find."},
+            {"claim": "tokens beat RGB", "verdict": "reproduced", "checks": checks[1:], "on_slc": ""}]
+  floors = {"floor: random-init encoder": "16.5 ± 0.3", "floor: raw pixels": "12.0"}
+  report.write_table(tables, "1", "strategies", "| body |\n", None,
+                     {"profile": "smoke", "claims": claims, "floors": floors})
   report.write_table(tables, "5", "quantizers", "| body |\n", None, {"profile": "smoke"})
   text = report.write_report(tables, tmp_path / "REPORT.md").read_text()
   assert text.index("## Claims") < text.index("## Table 1:")
   assert ("| Table 1 | adaptive beats random | inconclusive | a − b [RGB]: +4.6 [-2.8, +12.0] (paired over 3 "
           "pre-training seeds), claimed >: inconclusive<br>a − b [FSQ]: +1.0 [+0.5, +1.5] (paired over 3 "
-          "pre-training seeds), claimed >: reproduced |\n"
+          "pre-training seeds), claimed >: reproduced | random-init encoder 16.5 ± 0.3<br>raw pixels 12.0 |\n"
           "| Table 1 | tokens beat RGB | reproduced | a − b [FSQ]: ") in text
+  # the plain-words summary: a line per claim that has one, after the claims table
+  assert ("- **Table 1**, adaptive beats random (**inconclusive**): SLC's glyphs are easy to find.\n\n## Table 1:"
+          in text)
+  assert "tokens beat RGB (**" not in text
   assert "Table 5 |" not in text  # no claim, no line
   empty = tmp_path / "empty"
   report.write_table(empty, "5", "quantizers", "| body |\n", None, {"profile": "smoke"})

@@ -22,6 +22,7 @@ from ablations.kinds.common import (Cell, Options, cell_configs, execute_all, gr
 from ablations.kinds.probed import Floor, Probed, as_probed, floors_note
 from ablations.kinds.token_losses import token_losses_figure, token_losses_table
 from lvmae import cost, report, runs, verdicts
+from lvmae.data.pipeline import SLCData
 from lvmae.train.pretrain import TOKEN_TYPES
 from lvmae.verdicts import Claim, Comparison, loss_ratio_of, mean_of
 
@@ -324,6 +325,8 @@ def _collect(table: GridTable, profile, cfgs, runs_dir, results, paper_dir, run_
     body += text + token_losses_figure(table, token_losses, runs_dir, results)
     values.update(ratios)
   claims = verdicts.evaluate(table.claims, stats, list(measures), values)
+  if not _on_slc(cfgs):  # what SLC can say about a claim is said only where the grid ran on SLC
+    claims = [{**claim, "on_slc": ""} for claim in claims]
   body += verdicts.markdown(claims)
   archived = runs.archive(run_ids, runs_dir, results / report.AUDIT_DIR)  # every run the table uses
   body += report.audit_markdown(records)
@@ -334,9 +337,22 @@ def _collect(table: GridTable, profile, cfgs, runs_dir, results, paper_dir, run_
           "claim": table.claim, "claims": claims, "cells": records, "row_metrics": metric_records,
           "token_losses": token_losses, "pass_fail": verdicts.passed(claims) if table.pass_fail else None,
           "cost_rows": costs, "memory_bytes": memory, "one_class_runs": sorted(r for r, one in judged.items() if one),
-          "cells_collected": len(cfgs), "cells_in_grid": len(cfgs) if cells is None else cells,
+          "floors": _floor_values(df, floors, measures), "cells_collected": len(cfgs), "cells_in_grid": len(cfgs) if cells is None else cells,
           "archived_runs": archived}
   return report.write_table(results / "tables", table.id, table.title, body, df, meta)
+
+
+def _floor_values(df, floors, measures) -> dict[str, str]:
+  """Each floor row's value as drawn (a floor's runs fill every column alike: the first column's)."""
+  first = next(iter(measures))
+  return {r["row"]: report.mean_std(r[f"{first} mean"], r[f"{first} std"], r[f"{first} n"])
+          for r in df.to_dict("records") if r["row"] in floors}
+
+
+def _on_slc(cfgs) -> bool:
+  """Whether the grid's runs read SLC (the embedded benchmark), not real videos."""
+  return any(fdl.get_callable(stage.data) is SLCData for _, cfg in cfgs for _, stage in runs.stage_chain(cfg)
+             if isinstance(getattr(stage, "data", None), fdl.Buildable))
 
 
 def _predicted_one_class(records, runs_dir) -> dict[str, bool]:
