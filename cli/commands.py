@@ -53,7 +53,8 @@ def cmd_reproduce(args) -> None:
   table = ablations.get(args.table)
   options = Options(profile=args.profile, runs_dir=args.runs_dir, results_dir=args.results_dir,
                     paper_dir=args.paper_dir, data_root=args.data_root, seeds=args.seeds, rows=args.rows,
-                    print_commands=args.print_commands, finished_only=args.finished_only)
+                    print_commands=args.print_commands, finished_only=args.finished_only,
+                    skip_claimed=args.skip_claimed)
   written = table.reproduce(options)
   if not written:  # commands printed, nothing collected
     return

@@ -48,6 +48,9 @@ def parser() -> argparse.ArgumentParser:
   rep.add_argument("--finished-only", action="store_true",
                    help="run nothing: collect the cells whose runs have finished (a look at a grid still "
                         "running; the table says how many cells it has)")
+  rep.add_argument("--skip-claimed", action="store_true",
+                   help="skip the runs another process is computing (and the runs that need them) instead of "
+                        "waiting for them; the table then collects the finished cells")
   rep.add_argument("--runs-dir", type=Path, default=RESULTS / "runs")
   rep.add_argument("--results-dir", type=Path, default=RESULTS,
                    help="where tables/ and REPORT.md are written (default: results)")

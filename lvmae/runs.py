@@ -25,6 +25,7 @@ from typing import Any
 import fiddle as fdl
 from fiddle.experimental import serialization
 
+from lvmae import run_lock
 from lvmae.atomic import write_atomic
 from lvmae.validation import ConfigError
 
@@ -214,23 +215,27 @@ def enable_compilation_cache(runs_dir: Path) -> None:
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
-def execute(cfg: fdl.Buildable, runs_root: Path, stop_after: int | None = None) -> Path:
-  """Runs `cfg`'s stage (after its upstream stages) unless finished; returns its run directory."""
+def execute(cfg: fdl.Buildable, runs_root: Path, stop_after: int | None = None, wait: bool = True) -> Path:
+  """Runs `cfg`'s stage (after its upstream stages) unless finished; returns its run directory.
+  Each run is computed by one process at a time (lvmae.run_lock): a run another process is
+  computing is waited for, or, wait=False, raises run_lock.RunClaimed."""
   stage = build(cfg)  # validates the whole tree before anything compiles
-  upstream = {name: execute(sub, runs_root) for name, sub in upstream_configs(cfg).items()}
+  upstream = {name: execute(sub, runs_root, wait=wait) for name, sub in upstream_configs(cfg).items()}
   run_dir = Path(runs_root) / run_id(cfg)
   if is_finished(run_dir):
     return run_dir
-  resumed = (run_dir / "checkpoints").exists()
-  run_dir.mkdir(parents=True, exist_ok=True)
-  write_atomic(run_dir / "config.json", serialization.dump_json(cfg, indent=1))
-  write_atomic(run_dir / "config.txt", config_text(cfg))
-  start = time.perf_counter()
-  result = stage.run(run_dir, upstream, stop_after=stop_after)
-  if result.get("finished", True):
-    result["upstream"] = {name: Path(path).name for name, path in upstream.items()}
-    write_atomic(run_dir / PROVENANCE_FILE, json.dumps(provenance(time.perf_counter() - start, resumed), indent=1))
-    write_atomic(run_dir / RESULT_FILE, json.dumps(result, indent=1))
+  with run_lock.claim(run_dir, wait=wait):
+    if is_finished(run_dir):  # its writer finished it while this process waited
+      return run_dir
+    resumed = (run_dir / "checkpoints").exists()
+    write_atomic(run_dir / "config.json", serialization.dump_json(cfg, indent=1))
+    write_atomic(run_dir / "config.txt", config_text(cfg))
+    start = time.perf_counter()
+    result = stage.run(run_dir, upstream, stop_after=stop_after)
+    if result.get("finished", True):
+      result["upstream"] = {name: Path(path).name for name, path in upstream.items()}
+      write_atomic(run_dir / PROVENANCE_FILE, json.dumps(provenance(time.perf_counter() - start, resumed), indent=1))
+      write_atomic(run_dir / RESULT_FILE, json.dumps(result, indent=1))
   return run_dir
 
 

@@ -14,7 +14,7 @@ from typing import Sequence
 import fiddle as fdl
 
 import experiments
-from lvmae import runs
+from lvmae import run_lock, runs
 
 # Upstream stages a cell may plug in (`pretrained.importance=@name`); absent (None) otherwise. An
 # override into one is an error where the cell does not plug it in, unless written `<stage>?.<field>`
@@ -36,6 +36,7 @@ class Options:
   rows: Sequence[str] | None = None        # only these rows (None: all)
   print_commands: bool = False             # print one `lvmae run` command per run instead of running
   finished_only: bool = False              # run nothing: collect the cells whose runs have finished
+  skip_claimed: bool = False               # skip runs another process is computing (default: wait for them)
 
 
 def trains_no_grid(table, options: Options) -> None:
@@ -167,9 +168,11 @@ def _time_left(seconds: float | None) -> str:
   return f" (grid: about {amount} left, from its finished runs' times)"
 
 
-def execute_all(table, todo, runs_dir: Path) -> None:
-  """Runs every run of `unique_runs` not finished yet, in order, with a progress line each."""
-  run_dirs = [runs_dir / rid for rid, *_ in todo]
+def execute_all(table, todo, runs_dir: Path, wait: bool = True) -> list[str]:
+  """Runs every run of `unique_runs` not finished yet, in order, with a progress line each. A run
+  another process is computing (lvmae.run_lock) is waited for, or (wait=False) skipped, with every
+  run that needs it; returns the run ids skipped."""
+  run_dirs, skipped = [runs_dir / rid for rid, *_ in todo], []
   for i, (rid, cell, _, cfg) in enumerate(todo, 1):
     state = "reused"
     if not runs.is_finished(runs_dir / rid):
@@ -177,4 +180,9 @@ def execute_all(table, todo, runs_dir: Path) -> None:
     seed = "-" if cell.seed is None else cell.seed  # None: a deterministic floor's one run
     print(f"[table {table.id}: run {i}/{len(todo)}] {rid} ({cell.row} | {cell.column} | seed {seed}) {state}",
           flush=True)
-    runs.execute(cfg, runs_dir)
+    try:
+      runs.execute(cfg, runs_dir, wait=wait)
+    except run_lock.RunClaimed as claimed:
+      print(f"[table {table.id}: run {i}/{len(todo)}] {claimed}: skipped", flush=True)
+      skipped.append(rid)
+  return skipped

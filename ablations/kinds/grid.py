@@ -231,11 +231,10 @@ class GridTable:
       return []
     runs.enable_compilation_cache(options.runs_dir)
     start, cells = time.perf_counter(), len(cfgs)
-    if options.finished_only:
+    skipped = [] if options.finished_only else execute_all(table, todo, options.runs_dir, not options.skip_claimed)
+    if options.finished_only or skipped:  # collect the finished cells only (a partial table says so)
       cfgs = [(cell, cfg) for cell, cfg in cfgs if runs.is_finished(options.runs_dir / runs.run_id(cfg))]
       todo = [run for run in todo if runs.is_finished(options.runs_dir / run[0])]
-    else:
-      execute_all(table, todo, options.runs_dir)
     path = table.collect(options.profile, cfgs, options.runs_dir, options.results_dir, options.paper_dir,
                          [rid for rid, *_ in todo], cells=cells)
     print(f"table {table.id}: {len(cfgs)} of {cells} cells, {len(todo)} runs, {time.perf_counter() - start:.0f} s "

@@ -59,7 +59,7 @@ class RealDataTable:
       if options.print_commands:
         print_commands(unique_runs(cfgs), self.profile, options)
         return []
-      execute_all(self, unique_runs(cfgs), options.runs_dir)
+      execute_all(self, unique_runs(cfgs), options.runs_dir, not options.skip_claimed)  # collects finished cells
     else:
       print(f"table {self.id}: cells are {self.profile}-profile runs on real data; collecting finished ones only")
     return [self.collect(cfgs, options.runs_dir, options.results_dir, options.paper_dir)]
