@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-TABLES := acceptance 1 2 3 4a 4b 4c 4d 4e 5 6 7 8 9 10 11
+TABLES := acceptance 1 1-finetune 2 3 4a 4b 4c 4d 4e 5 6 7 8 9 10 11
 FIGURES := 1 3 4
 
 .PHONY: setup test test-all reproduce report $(addprefix reproduce-table-,$(TABLES)) \

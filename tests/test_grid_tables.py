@@ -22,6 +22,22 @@ def _table(**fields) -> GridTable:
                    columns={"x": ("token_drop=0.0",), "y": ("token_drop=0.1",)}, **{"seeds": (0, 1), **fields})
 
 
+def test_a_fixed_pretraining_seed_makes_the_grid_seeds_the_fine_tunings_own(tmp_path):
+  """With `pretraining_seed`, every cell pre-trains with that seed (one pre-training run per row)
+  and the grid's seeds are the fine-tuning runs' own; rows still pair by seed."""
+  table = _table(pretraining_seed=3, seeds=(0, 1, 2), claims=(Claim("a beats b", (Comparison(("a", "x"), ">", ("b", "x")),)),))
+  cells = [c for c in table.cells("smoke") if c.column == "x" and c.row in ("a", "b")]
+  stages = [runs.build(c.config("smoke")) for c in cells]
+  assert [(s.seed, s.pretrained.seed) for s in stages] == [(seed, 3) for _ in "ab" for seed in (0, 1, 2)]
+  assert len({runs.run_id(c.config("smoke").pretrained) for c in cells if c.row == "a"}) == 1
+  runs_dir, finished = tmp_path / "runs", [(c, c.config("smoke")) for c in cells]
+  for cell, cfg in finished:
+    _finish(runs_dir / runs.run_id(cfg), {"top1": (0.5 if cell.row == "a" else 0.3) + 0.01 * cell.seed})
+  table.collect("smoke", finished, runs_dir, tmp_path, tmp_path / "paper", [])
+  (claim,) = json.loads((tmp_path / "tables" / "table9z.json").read_text())["claims"]
+  assert claim["checks"][0]["difference"]["paired"] and "paired over 3 seeds" in claim["checks"][0]["text"]
+
+
 def test_rows_are_left_out_and_columns_replaced_at_their_profile():
   table = _table(skip_rows={"paper": ("c",)}, profile_columns={"paper": {"P": (), "Q": ("token_drop=0.2",)}})
   smoke, paper = table.cells("smoke"), table.cells("paper")

@@ -86,14 +86,19 @@ class Cell:
     return f"lvmae run {self.experiment} --profile {profile} {sets}{suffix}"
 
 
-def seed_sets(seed: int, downstream_seed: int = 0, pretraining: str | None = "pretrained") -> tuple[str, ...]:
+def seed_sets(seed: int, downstream_seed: int = 0, pretraining: str | None = "pretrained",
+              pretraining_seed: int | None = None) -> tuple[str, ...]:
   """The seeds of one cell. With a pre-training stage (at the dotted path `pretraining`:
   `pretraining_path`), the grid's `seed` is the pre-training seed (it fixes the pre-training's data
   order and masks, so the same seed in every row makes the rows' cells paired) and the run itself
-  (fine-tuning, probing) takes the table's fixed `downstream_seed`; without one (`pretraining`
-  None, e.g. `supervised`) the grid's seed is the run's own."""
+  (fine-tuning, probing) takes the table's fixed `downstream_seed`; with a fixed `pretraining_seed`
+  every cell pre-trains with it and the grid's seed is the run's own (fine-tuning seeds over one
+  pre-training); without a pre-training (`pretraining` None, e.g. `supervised`) the grid's seed is
+  the run's own."""
   if pretraining is None:
     return (f"seed={seed}",)
+  if pretraining_seed is not None:
+    return (f"seed={seed}", f"{pretraining}.seed={pretraining_seed}")
   return (f"seed={downstream_seed}", f"{pretraining}.seed={seed}")
 
 
@@ -109,12 +114,15 @@ def has_pretraining(experiment: str) -> bool:
 
 
 def grid_cells(experiment: str, rows: dict[str, Sequence[str]], columns: dict[str, Sequence[str]],
-               seeds: Sequence[int], by_profile: tuple = (), downstream_seed: int = 0) -> list[Cell]:
+               seeds: Sequence[int], by_profile: tuple = (), downstream_seed: int = 0,
+               pretraining_seed: int | None = None) -> list[Cell]:
   """One cell per row x column x seed: the row's, then the column's, then the seed's overrides
-  (`seed_sets`: the seed is the pre-training's where the experiment has one)."""
+  (`seed_sets`: the seed is the pre-training's where the experiment has one, unless
+  `pretraining_seed` fixes it)."""
   pretraining = pretraining_path(experiment)
   return [Cell(row, column, seed, experiment,
-               tuple(row_sets) + tuple(col_sets) + seed_sets(seed, downstream_seed, pretraining), by_profile)
+               tuple(row_sets) + tuple(col_sets) + seed_sets(seed, downstream_seed, pretraining, pretraining_seed),
+               by_profile)
           for row, row_sets in rows.items()
           for column, col_sets in columns.items()
           for seed in seeds]

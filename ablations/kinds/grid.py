@@ -73,6 +73,9 @@ class GridTable:
   columns: dict[str, Sequence[str]]   # column label -> --set overrides
   seeds: Sequence[int] = (0, 1, 2)
   downstream_seed: int = 0            # the fine-tuning (probing) runs' seed, the same in every cell
+  # Optional: one pre-training seed for every cell; the grid's seeds are then the downstream runs'
+  # own (fine-tuning seeds over one pre-training: what fine-tuning alone varies).
+  pretraining_seed: int | None = None
   metric: str = "top1"
   metric_label: str = "top-1 (%)"
   scale: float = 100.0                # metric x scale is what the table shows
@@ -198,7 +201,8 @@ class GridTable:
       return table.cells(profile)
     by_profile = tuple((p, tuple(sets)) for p, sets in (self.profile_sets or {}).items())
     rows = {row: sets for row, sets in self.rows.items() if row not in self.skipped(profile)}
-    return (grid_cells(self.experiment, rows, self.columns_at(profile), self.seeds, by_profile, self.downstream_seed)
+    return (grid_cells(self.experiment, rows, self.columns_at(profile), self.seeds, by_profile, self.downstream_seed,
+                       self.pretraining_seed)
             + self._floor_cells(profile, by_profile))
 
   def _floor_cells(self, profile: str, by_profile: tuple) -> list[Cell]:
@@ -312,7 +316,7 @@ def _collect(table: GridTable, profile, cfgs, runs_dir, results, paper_dir, run_
     body += (f"\n{label}: not run. XLA's compiled memory of its pre-training step at the {cost_profile} profile is "
              f"{gib:.1f} GiB, {verdict} the {budget:g} GiB budget.\n")
   at_chance = {cell for cell, by_seed in by_cell.items() if all(by_seed.values())}
-  by_seed, seeds_are = _values_by_seed(records), _seed_kinds(cfgs)
+  by_seed, seeds_are = _values_by_seed(records), _seed_kinds(cfgs, table.pretraining_seed)
   stats = {(r["row"], c): verdicts.Stat(r[f"{c} mean"], r[f"{c} std"], r[f"{c} n"], (r["row"], c) in at_chance,
                                         by_seed.get((r["row"], c), {}), seeds_are.get(r["row"], ""))
            for r in df.to_dict("records") for c in measures}
@@ -373,14 +377,16 @@ def _values_by_seed(records) -> dict[tuple[str, str], dict[int, float]]:
   return cells
 
 
-def _seed_kinds(cfgs) -> dict[str, str]:
+def _seed_kinds(cfgs, pretraining_seed: int | None = None) -> dict[str, str]:
   """row -> what its cells' seeds are: pre-training seeds where they pre-train (each fine-tuned
-  or probed with the table's one downstream seed), else the runs' own seeds; "" for a row with both
-  and for a floor (its seeds pair with no row's). Cells whose seeds are of the same kind are
-  compared paired by seed, others unpaired (lvmae.verdicts)."""
+  or probed with the table's one downstream seed), else the runs' own seeds (also where one
+  `pretraining_seed` fixes every pre-training); "" for a row with both and for a floor (its seeds
+  pair with no row's). Cells whose seeds are of the same kind are compared paired by seed, others
+  unpaired (lvmae.verdicts)."""
   kinds = {}
   for cell, cfg in cfgs:
-    kind = verdicts.PRETRAINING_SEEDS if runs.pretraining_path(cfg) is not None else verdicts.OWN_SEEDS
+    pretrains = runs.pretraining_path(cfg) is not None and pretraining_seed is None
+    kind = verdicts.PRETRAINING_SEEDS if pretrains else verdicts.OWN_SEEDS
     kinds[cell.row] = kind if kinds.get(cell.row, kind) == kind and not cell.floor else ""
   return kinds
 
