@@ -113,6 +113,11 @@ def table_path(out_dir: Path, table_id: str, suffix: str) -> Path:
 AUDIT_DIR = "runs"  # in a results directory, beside tables/: the archived runs (lvmae.runs.archive)
 
 
+def archived_runs(tables_dir: Path) -> set[str]:
+  """Every run id the collected tables under `tables_dir` archived (their `archived_runs`)."""
+  return {rid for p in Path(tables_dir).glob("*.json") for rid in json.loads(p.read_text()).get("archived_runs", [])}
+
+
 def audit_markdown(records: Sequence[dict]) -> str:
   """The "Audit trail" section of a page: each cell's run (row, column, seed), linked to its
   archived result; its config, metrics log, provenance and upstream runs sit beside it."""

@@ -17,6 +17,7 @@ import importlib.metadata
 import json
 import platform
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -237,6 +238,20 @@ def execute(cfg: fdl.Buildable, runs_root: Path, stop_after: int | None = None, 
       write_atomic(run_dir / PROVENANCE_FILE, json.dumps(provenance(time.perf_counter() - start, resumed), indent=1))
       write_atomic(run_dir / RESULT_FILE, json.dumps(result, indent=1))
   return run_dir
+
+
+def prune_archive(dest: Path, runs_dir: Path, keep) -> list[str]:
+  """Removes the archived runs under `dest` that `keep` does not name (archived by an earlier
+  collection, used by no table now); returns their ids. Nothing is removed where `dest` is
+  `runs_dir` itself, nor any directory holding more than the AUDIT_FILES (a real run)."""
+  dest, keep = Path(dest), set(keep)
+  if not dest.is_dir() or dest.resolve() == Path(runs_dir).resolve():
+    return []
+  stale = sorted(d.name for d in dest.iterdir() if d.is_dir() and d.name not in keep
+                 and all(f.name in AUDIT_FILES for f in d.iterdir()))
+  for name in stale:
+    shutil.rmtree(dest / name)
+  return stale
 
 
 def archive(run_ids, runs_dir: Path, dest: Path) -> list[str]:

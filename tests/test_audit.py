@@ -2,6 +2,7 @@
 each table page (and the report) links every cell to its run's archived result."""
 import json
 
+import experiments
 from ablations.acceptance import TABLE
 from lvmae import report, runs
 from lvmae.atomic import write_atomic
@@ -55,3 +56,21 @@ def test_a_collected_grid_archives_its_runs_and_links_each_cell(tmp_path):
   text = report.write_report(results / "tables", results / "REPORT.md").read_text()
   first = meta["cells"][0]["run"]
   assert f"](runs/{first}/result.json)" in text and "](../runs/" not in text  # links from results/
+  # collected again with another run for one cell: the run no table uses any more leaves the archive
+  cell, _ = cfgs[0]
+  cfgs[0] = (cell, experiments.get(cell.experiment, "smoke", cell.sets + ("seed=7",)))
+  new_id = runs.run_id(cfgs[0][1])
+  _fake_run(runs_dir / new_id, 0.9)
+  TABLE.collect("smoke", cfgs, runs_dir, results, tmp_path / "paper", [new_id] + ids[1:])
+  kept = {d.name for d in (results / "runs").iterdir()}
+  assert ids[0] not in ids[1:] and kept == set([new_id] + ids[1:])  # ids[0] was pruned
+
+
+def test_pruning_never_touches_the_runs_directory_or_a_real_run(tmp_path):
+  runs_dir, dest = tmp_path / "runs", tmp_path / "results" / "runs"
+  _fake_run(runs_dir / "probe-a", 0.5)
+  runs.archive(["probe-a"], runs_dir, dest)
+  _fake_run(dest / "probe-real", 0.1)  # a directory with checkpoints: not an archived run
+  assert runs.prune_archive(runs_dir, runs_dir, []) == [] and (runs_dir / "probe-a").exists()
+  assert runs.prune_archive(dest, runs_dir, []) == ["probe-a"]
+  assert (dest / "probe-real").exists() and not (dest / "probe-a").exists()

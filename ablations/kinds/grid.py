@@ -342,7 +342,9 @@ def _collect(table: GridTable, profile, cfgs, runs_dir, results, paper_dir, run_
           "cost_rows": costs, "memory_bytes": memory, "one_class_runs": sorted(r for r, one in judged.items() if one),
           "floors": _floor_values(df, floors, measures), "cells_collected": len(cfgs), "cells_in_grid": len(cfgs) if cells is None else cells,
           "archived_runs": archived}
-  return report.write_table(results / "tables", table.id, table.title, body, df, meta)
+  path = report.write_table(results / "tables", table.id, table.title, body, df, meta)
+  runs.prune_archive(results / report.AUDIT_DIR, runs_dir, report.archived_runs(results / "tables"))
+  return path
 
 
 def _floor_values(df, floors, measures) -> dict[str, str]:
