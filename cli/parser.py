@@ -8,9 +8,32 @@ DESCRIPTION = "The `lvmae` command: list, show, run and reproduce experiments; c
 RESULTS = Path("results")
 
 
+class OneLineErrors(argparse.ArgumentParser):
+  """argparse with a bad argument reported as the one line `lvmae: error: ...` (exit status 2), as
+  every other error of the command is (`--help` shows the usage)."""
+
+  def error(self, message: str):
+    command = self.prog.removeprefix("lvmae").strip()
+    self.exit(2, f"lvmae: error: {command + ': ' if command else ''}{message}\n")
+
+
+def int_at_least(low: int):
+  """An argparse type: an int >= low."""
+  def parse(text: str) -> int:
+    try:
+      value = int(text)
+    except ValueError:
+      raise argparse.ArgumentTypeError(f"expected an int, got {text!r}") from None
+    if value < low:
+      raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+    return value
+  parse.__name__ = f"int >= {low}"
+  return parse
+
+
 def parser() -> argparse.ArgumentParser:
   """The `lvmae` command line: one subcommand per command of cli/commands.py and cli/tools.py."""
-  p = argparse.ArgumentParser(prog="lvmae", description=DESCRIPTION)
+  p = OneLineErrors(prog="lvmae", description=DESCRIPTION)
   sub = p.add_subparsers(dest="command", required=True)
   sub.add_parser("list", help="registered experiments, profiles and tables")
 
@@ -30,14 +53,14 @@ def parser() -> argparse.ArgumentParser:
   run = sub.add_parser("run", help="run an experiment (and its upstream stages), reusing finished runs")
   experiment_args(run)
   run.add_argument("--stage", default=None, help="run only this upstream stage, e.g. `pretrained`")
-  run.add_argument("--stop-after", type=int, default=None, metavar="N",
+  run.add_argument("--stop-after", type=int_at_least(1), default=None, metavar="N",
                    help="stop after N steps of this call; the next call resumes the run")
   run.add_argument("--runs-dir", type=Path, default=RESULTS / "runs")
 
   rep = sub.add_parser("reproduce", help="run a table's grid, then collect it")
   rep.add_argument("table", help="table id, e.g. 1 or table1")
   rep.add_argument("--profile", default="smoke")
-  rep.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
+  rep.add_argument("--seeds", type=int_at_least(0), nargs="+", default=None, metavar="SEED",
                    help="run and collect only these of the table's seeds (its pre-training seeds where its runs "
                         "pre-train; a quick look: n per cell drops)")
   rep.add_argument("--rows", nargs="+", default=None, metavar="ROW",
@@ -66,7 +89,7 @@ def parser() -> argparse.ArgumentParser:
 
   bench = sub.add_parser("bench", help="benchmarks after warm-up; writes results/bench.json")
   bench.add_argument("--profile", default="cpu")
-  bench.add_argument("--frames", type=int, nargs="+", default=[32, 128],
+  bench.add_argument("--frames", type=int_at_least(1), nargs="+", default=[32, 128],
                      help="clip lengths for the precompute benchmark (default: 32 128)")
   bench.add_argument("--out", type=Path, default=RESULTS / "bench.json")
   bench.add_argument("--skip-loader", action="store_true", help="skip the video / ArrayRecord loader benchmark")
@@ -85,8 +108,8 @@ def parser() -> argparse.ArgumentParser:
   convert.add_argument("dataset")
   convert.add_argument("root", type=Path, help="the dataset's directory (in its official layout)")
   convert.add_argument("--split", action="append", default=None, help="convert only this split (repeatable)")
-  convert.add_argument("--short-side", type=int, default=256, help="frames resized to this short side (default 256)")
-  convert.add_argument("--quality", type=int, default=90, help="JPEG quality (default 90)")
+  convert.add_argument("--short-side", type=int_at_least(1), default=256, help="frames resized to this short side (default 256)")
+  convert.add_argument("--quality", type=int_at_least(1), default=90, help="JPEG quality (default 90)")
   convert.add_argument("--out", type=Path, default=None, help="default: ROOT/arrayrecord, where the source looks")
 
   report = sub.add_parser("report", help="rebuild results/REPORT.md from the collected tables")

@@ -48,7 +48,10 @@ def apply(cfg: fdl.Config, assignment: str, resolve: Callable[[str], fdl.Config]
   if text.startswith("@"):
     if resolve is None:
       raise ValueError(f"--set {path}: experiment references ({text}) are not available here")
-    setattr(node, leaf, resolve(text[1:]))
+    try:
+      setattr(node, leaf, resolve(text[1:]))
+    except ValueError as e:
+      raise ValueError(f"--set {path}={text}: {e}") from None
     return
   if isinstance(valid[leaf], fdl.Buildable):
     raise ValueError(f"--set {path}: is a config section; set one of its fields or a stage (@name)")

@@ -181,7 +181,9 @@ def _meta_line(meta: dict) -> str:
   parts = [f"profile: {meta.get('profile', '-')}", f"written: {meta['written_at']}",
            f"git: {meta.get('git_sha', 'unknown')[:10]}"]
   if meta.get("compute_seconds") is not None:
-    parts.append(f"compute: {meta['compute_seconds'] / 60:.1f} min over {meta.get('num_runs', 0)} runs")
+    by_stage = ", ".join(f"{stage} {seconds / 60:.1f}" for stage, seconds in (meta.get("compute_by_stage") or {}).items())
+    parts.append(f"compute: {meta['compute_seconds'] / 60:.1f} min over {meta.get('num_runs', 0)} runs"
+                 + (f" ({by_stage} min)" if by_stage else ""))
   return " · ".join(parts)
 
 

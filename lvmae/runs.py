@@ -28,7 +28,7 @@ from fiddle.experimental import serialization
 
 from lvmae import run_lock
 from lvmae.atomic import write_atomic
-from lvmae.validation import ConfigError
+from lvmae.validation import ConfigError, check_config
 
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "grain", "orbax-checkpoint", "fiddle", "numpy")
 # Fields of a stage that hold another stage's config (run first; their run dirs are passed in).
@@ -41,7 +41,9 @@ AUDIT_FILES = ("config.txt", RESULT_FILE, "metrics.jsonl", PROVENANCE_FILE)
 
 
 def build(cfg: fdl.Buildable) -> Any:
-  """fdl.build, with a bad value reported as one ConfigError naming the full field path."""
+  """fdl.build of a config tree checked first against its dataclasses' annotations (types and ranges,
+  validation.check_config), with a bad value reported as one ConfigError naming the full field path."""
+  check_config(cfg)
   try:
     return fdl.build(cfg)
   except ValueError as e:
@@ -142,25 +144,35 @@ def wall_seconds(run_dir: Path) -> float:
   return json.loads((Path(run_dir) / PROVENANCE_FILE).read_text())["wall_seconds"]
 
 
+def stage_of(run: str | Path) -> str:
+  """The stage of a run id or directory (named <stage>-<hash>)."""
+  return Path(run).name.split("-")[0]
+
+
 def compute_seconds(runs_dir: Path, run_ids) -> float:
   """The summed wall time of finished runs (by run id under `runs_dir`), from their provenance."""
   return sum(wall_seconds(Path(runs_dir) / rid) for rid in run_ids)
 
 
+def compute_by_stage(runs_dir: Path, run_ids) -> dict[str, float]:
+  """`compute_seconds` split by stage (tokenizer, precompute, pretrain, ...), in first-seen order."""
+  seconds: dict[str, float] = {}
+  for rid in run_ids:
+    seconds[stage_of(rid)] = seconds.get(stage_of(rid), 0.0) + wall_seconds(Path(runs_dir) / rid)
+  return seconds
+
+
 def seconds_left(run_dirs: list[Path]) -> float | None:
   """An estimate of how long the unfinished runs among `run_dirs` will take: each counts the mean
   wall time of the finished runs of its stage among them. None while some stage has none finished."""
-  def stage(run_dir) -> str:  # run directories are named <stage>-<hash>
-    return Path(run_dir).name.split("-")[0]
-
   walls: dict[str, list[float]] = {}
   for run_dir in run_dirs:
     if is_finished(run_dir) and (Path(run_dir) / PROVENANCE_FILE).exists():
-      walls.setdefault(stage(run_dir), []).append(wall_seconds(run_dir))
+      walls.setdefault(stage_of(run_dir), []).append(wall_seconds(run_dir))
   left = 0.0
   for run_dir in run_dirs:
     if not is_finished(run_dir):
-      stage_walls = walls.get(stage(run_dir))
+      stage_walls = walls.get(stage_of(run_dir))
       if not stage_walls:
         return None
       left += sum(stage_walls) / len(stage_walls)

@@ -1,11 +1,12 @@
 """lvmae.data.augment: one draw per clip, crops inside the frame, real flips, eval crops."""
 import cv2
+import fiddle as fdl
 import numpy as np
 import pytest
 
 from lvmae.data import augment
 from lvmae.data.augment import Augmentation, augment_clip, eval_crops, resize_short_side
-from lvmae.validation import ConfigError
+from lvmae.validation import ConfigError, check_config
 
 RANDAUG = Augmentation(rand_augment_ops=3, rand_augment_magnitude=9.0)
 
@@ -163,16 +164,16 @@ def test_resize_short_side_interpolation():
 
 
 def test_validation():
+  """The order of each pair in the dataclass; types and ranges through the config check (as every
+  config is built: runs.build)."""
   with pytest.raises(ConfigError, match="crop_scale"):
     Augmentation(crop_scale=(0.5, 0.2))
   with pytest.raises(ConfigError, match="crop_ratio"):
-    Augmentation(crop_ratio=(0.0, 1.0))
-  with pytest.raises(ConfigError, match="rand_augment_ops"):
-    Augmentation(rand_augment_ops=-1)
-  with pytest.raises(ConfigError, match="rand_augment_magnitude"):
-    Augmentation(rand_augment_magnitude=11.0)
-  with pytest.raises(ConfigError, match="rand_augment_std"):
-    Augmentation(rand_augment_std=-0.1)
+    Augmentation(crop_ratio=(2.0, 1.0))
+  for field, value in (("crop_ratio", (0.0, 1.0)), ("rand_augment_ops", -1), ("rand_augment_magnitude", 11.0),
+                       ("rand_augment_std", -0.1), ("flip", 1), ("crop_scale", (0.5,))):
+    with pytest.raises(ConfigError, match=rf"^{field}[=[]"):
+      check_config(fdl.Config(Augmentation, **{field: value}))
   with pytest.raises(ValueError, match="num_crops"):
     eval_crops(_noise_clip(), 16, 2)
   with pytest.raises(ValueError, match="uint8"):

@@ -60,7 +60,7 @@ def test_run_id_depends_on_upstream_and_seed():
     ("pretrained.masking.encoder_ratio=0", "pretrained.masking.encoder_ratio"),
     ("sampling.num_frames=33", "sampling.num_frames"),
     ("pretrained.masking.decoder_strategy='bogus'", "pretrained.masking.decoder_strategy"),
-    ("pretrained.decoder.heads=3", "pretrained.decoder.width"),
+    ("pretrained.decoder.heads=3", "pretrained.decoder.heads"),
     ("schedule.warmup_steps=10_000", "schedule.warmup_steps"),
     ("schedule.layer_decay=0", "schedule.layer_decay"),
     ("pooling_norm='before_pool'", "pooling_norm"),

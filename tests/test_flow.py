@@ -220,9 +220,9 @@ def test_stage_keeps_a_zero_row_for_an_unreadable_clip(tmp_path, monkeypatch):
     (dict(method="lucas_kanade"), "method", "farneback"),
     (dict(tubelet=(3, 4, 4)), "sampling.num_frames", "tubelet"),
     (dict(tubelet=(4, 5, 5)), "data.image_size", "tubelet"),
-    (dict(tubelet=(4, 4)), "tubelet", "three"),
-    (dict(batch_size=0), "batch_size", "positive"),
-    (dict(data_threads=0), "data_threads", "positive"),
+    (dict(tubelet=(4, 4)), "tubelet", "a tuple of 3 ints"),
+    (dict(batch_size=0), "batch_size", ">= 1"),
+    (dict(data_threads=0), "data_threads", ">= 1"),
     (dict(recall_budget=0.0), "recall_budget", "(0, 1)"),
     (dict(sampling=Sampling(num_frames=32, stride=5)), "num_frames", "spans"),
 ])

@@ -107,3 +107,35 @@ def test_a_grid_asked_not_to_wait_skips_a_claimed_run_and_the_runs_that_need_it(
   assert capsys.readouterr().out.count("is being computed by pid") == 2
   assert execute_all(type("T", (), {"id": "9z"}), todo, runs_dir, wait=False) == []  # the claim died with its holder
   assert runs.is_finished(runs_dir / probe_id)
+
+
+def test_two_reproduce_of_tables_sharing_a_stage_compute_each_run_once(tmp_path):
+  """`lvmae reproduce acceptance` and `lvmae reproduce 1-finetune` started together share the
+  oracle pre-training (seed 0): every run of both finishes once (no resume, each logged step once,
+  the shared run computed by one of them while the other waited) and every result equals the one
+  a single process computing both tables one after the other gets."""
+  def command(table, runs_dir):
+    return [sys.executable, "-m", "cli", "reproduce", table, "--profile", "smoke", "--seeds", "0",
+            "--rows", "oracle (15%)", "--runs-dir", str(runs_dir), "--results-dir", str(runs_dir.parent / "results")]
+
+  shared, alone = tmp_path / "shared" / "runs", tmp_path / "alone" / "runs"
+  both = [subprocess.Popen(command(table, shared), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True) for table in ("acceptance", "1-finetune")]
+  outputs = [proc.communicate(timeout=900)[0] for proc in both]
+  assert [proc.returncode for proc in both] == [0, 0], [out[-2000:] for out in outputs]
+  for table in ("acceptance", "1-finetune"):
+    subprocess.run(command(table, alone), cwd=ROOT, check=True, capture_output=True, timeout=900)
+  assert any("being computed by" in out for out in outputs)  # one waited for the other's pre-training
+  ids = sorted(d.name for d in shared.iterdir() if not d.name.startswith("."))
+  assert ids == sorted(d.name for d in alone.iterdir() if not d.name.startswith("."))
+  assert {rid.split("-")[0] for rid in ids} == {"pretrain", "probefeatures", "probe", "finetune"}
+  for rid in ids:
+    provenance = json.loads((shared / rid / "provenance.json").read_text())
+    assert not provenance["resumed"], rid
+    if (shared / rid / "metrics.jsonl").exists():
+      steps = [json.loads(line).get("step") for line in (shared / rid / "metrics.jsonl").read_text().splitlines()]
+      assert len(steps) == len(set(steps)), (rid, steps)
+    result, single = (json.loads((d / rid / "result.json").read_text()) for d in (shared, alone))
+    for timing in ("train_seconds", "seconds", "wall_seconds"):  # what a rerun changes
+      result.pop(timing, None), single.pop(timing, None)
+    assert result == single, rid

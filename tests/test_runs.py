@@ -1,4 +1,4 @@
-"""runs.seconds_left: the time a grid's unfinished runs will take, from its finished runs."""
+"""runs.seconds_left and compute_by_stage: a grid's time left and spent, from its runs' provenance."""
 import json
 
 from lvmae import runs
@@ -24,3 +24,12 @@ def test_unknown_while_a_stage_has_no_finished_run(tmp_path):
   dirs = [_run(tmp_path, "pretrain-a", 60.0), _run(tmp_path, "finetune-a")]
   assert runs.seconds_left(dirs) is None
   assert runs.seconds_left(dirs[:1]) == 0.0
+
+
+def test_compute_is_split_by_stage_and_sums_to_the_total(tmp_path):
+  for name, wall in (("tokenizer-a", 1500.0), ("precompute-a", 3300.0), ("pretrain-a", 60.0), ("pretrain-b", 90.0)):
+    _run(tmp_path, name, wall)
+  ids = ["tokenizer-a", "pretrain-a", "precompute-a", "pretrain-b"]
+  assert runs.compute_by_stage(tmp_path, ids) == {"tokenizer": 1500.0, "pretrain": 150.0, "precompute": 3300.0}
+  assert list(runs.compute_by_stage(tmp_path, ids)) == ["tokenizer", "pretrain", "precompute"]
+  assert sum(runs.compute_by_stage(tmp_path, ids).values()) == runs.compute_seconds(tmp_path, ids) == 4950.0

@@ -281,8 +281,8 @@ def _collect(table: GridTable, profile, cfgs, runs_dir, results, paper_dir, run_
   for label, measure in (table.row_metrics or {}).items():
     column, found, note = _row_metric(table.rows, cfgs, runs_dir, measure)
     metric_records += [{**r, "column": label} for r in found]
-    for stat in ("mean", "std", "n"):
-      df[f"{label} {stat}"] = column[stat].to_numpy()
+    for stat in ("mean", "std", "n"):  # by row label: floor rows have no pre-training, so no value
+      df[f"{label} {stat}"] = df.row.map(dict(zip(table.rows, column[stat].to_numpy())))
     extra[label] = {row: report.NOT_AT_PROFILE if row in skipped else "n/a" if n == 0 else report.mean_std(mean, std, n)
                     for row, mean, std, n in zip(table.rows, column["mean"], column["std"], column["n"])}
     notes.append(f"{label}: {note}")
@@ -337,6 +337,7 @@ def _collect(table: GridTable, profile, cfgs, runs_dir, results, paper_dir, run_
     body = verdicts.pass_fail_line(table.pass_fail, claims) + body
   compute = runs.compute_seconds(runs_dir, run_ids)
   meta = {"profile": profile, "git_sha": runs.git_sha(), "compute_seconds": compute, "num_runs": len(run_ids),
+          "compute_by_stage": runs.compute_by_stage(runs_dir, run_ids),
           "claim": table.claim, "claims": claims, "cells": records, "row_metrics": metric_records,
           "token_losses": token_losses, "pass_fail": verdicts.passed(claims) if table.pass_fail else None,
           "cost_rows": costs, "memory_bytes": memory, "one_class_runs": sorted(r for r, one in judged.items() if one),

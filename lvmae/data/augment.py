@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable
+from typing import Annotated, Callable
 
 import cv2
 import numpy as np
 
-from lvmae.validation import ConfigError
+from lvmae.validation import ConfigError, NonNegativeFloat, NonNegativeInt, PositiveFloat, Range, check_fields
 
 CROP_TRIES = 10
 MAX_MAGNITUDE = 10.0
@@ -31,34 +31,20 @@ SMOOTH = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], np.float32) / 13.0
 class Augmentation:
   """Training augmentation of one clip; rand_augment_ops=0 turns RandAugment off."""
   crop_scale: tuple[float, float] = (0.08, 1.0)     # share of the frame's area
-  crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)  # width / height, drawn log-uniformly
+  crop_ratio: tuple[PositiveFloat, PositiveFloat] = (3 / 4, 4 / 3)  # width / height, drawn log-uniformly
   flip: bool = True
-  rand_augment_ops: int = 0                          # N
-  rand_augment_magnitude: float = 9.0                # M, on a 0..10 scale
-  rand_augment_std: float = 0.5                      # per-clip Gaussian jitter of M
+  rand_augment_ops: NonNegativeInt = 0               # N
+  rand_augment_magnitude: Annotated[float, Range(0, MAX_MAGNITUDE)] = 9.0  # M, on a 0..10 scale
+  rand_augment_std: NonNegativeFloat = 0.5           # per-clip Gaussian jitter of M
 
   def __post_init__(self):
-    lo, hi = _pair("crop_scale", self.crop_scale)
+    check_fields(self)
+    lo, hi = self.crop_scale
     if not 0.0 < lo <= hi <= 1.0:
       raise ConfigError("crop_scale", self.crop_scale, "must satisfy 0 < low <= high <= 1")
-    lo, hi = _pair("crop_ratio", self.crop_ratio)
-    if not 0.0 < lo <= hi:
-      raise ConfigError("crop_ratio", self.crop_ratio, "must satisfy 0 < low <= high")
-    if not isinstance(self.flip, bool):
-      raise ConfigError("flip", self.flip, "must be a bool")
-    n = self.rand_augment_ops
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-      raise ConfigError("rand_augment_ops", n, "must be a non-negative int")
-    if not 0.0 <= self.rand_augment_magnitude <= MAX_MAGNITUDE:
-      raise ConfigError("rand_augment_magnitude", self.rand_augment_magnitude, "must be in [0, 10]")
-    if not self.rand_augment_std >= 0.0:
-      raise ConfigError("rand_augment_std", self.rand_augment_std, "must be non-negative")
-
-
-def _pair(field: str, value: tuple[float, float]) -> tuple[float, float]:
-  if not isinstance(value, (tuple, list)) or len(value) != 2:
-    raise ConfigError(field, value, "must be a (low, high) pair")
-  return float(value[0]), float(value[1])
+    lo, hi = self.crop_ratio
+    if not lo <= hi:
+      raise ConfigError("crop_ratio", self.crop_ratio, "must satisfy low <= high")
 
 
 def _check_clip(frames: np.ndarray) -> None:

@@ -12,7 +12,7 @@ import grain
 import numpy as np
 
 from lvmae.data.slc import CLIP_FRAMES, NUM_CLASSES, SLCSource, SPLIT_SIZES, VERSIONS, presets
-from lvmae.validation import ConfigError, check_choice, check_positive
+from lvmae.validation import ConfigError, PositiveInt, check_choice, check_fields
 
 
 class ClipSource(Protocol):
@@ -26,12 +26,13 @@ class SLCData:
   preset: str = "medium"
   size: int = 32
   train_split: str = "unlabelled"
-  num_train: int | None = None
+  num_train: PositiveInt | None = None
   eval_split: str = "val"
-  num_eval: int | None = None
+  num_eval: PositiveInt | None = None
   version: int = 2
 
   def __post_init__(self):
+    check_fields(self)
     check_choice("version", self.version, VERSIONS)
     check_choice("preset", self.preset, presets(self.version))
     check_choice("size", self.size, (32, 64))
@@ -39,7 +40,7 @@ class SLCData:
       check_choice(field, getattr(self, field), SPLIT_SIZES)
     for field, split in (("num_train", self.train_split), ("num_eval", self.eval_split)):
       n = getattr(self, field)
-      if n is not None and not 0 < n <= SPLIT_SIZES[split]:
+      if n is not None and n > SPLIT_SIZES[split]:
         raise ConfigError(field, n, f"must be in [1, {SPLIT_SIZES[split]}] for split {split!r}")
 
   @property
@@ -87,15 +88,13 @@ class Sampling:
     the middle at evaluation): a whole long or short clip in `num_frames` frames.
   uniform: `num_frames` evenly spaced frames from the first to the last, in training too.
   """
-  num_frames: int = 32
-  stride: int = 4
-  eval_clips: int = 1  # temporal clips averaged at evaluation (multi-clip test when > 1)
+  num_frames: PositiveInt = 32
+  stride: PositiveInt = 4
+  eval_clips: PositiveInt = 1  # temporal clips averaged at evaluation (multi-clip test when > 1)
   mode: str = "dense"
 
   def __post_init__(self):
-    check_positive("num_frames", self.num_frames)
-    check_positive("stride", self.stride)
-    check_positive("eval_clips", self.eval_clips)
+    check_fields(self)
     check_choice("mode", self.mode, SAMPLING_MODES)
 
   def span(self) -> int:

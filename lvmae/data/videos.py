@@ -22,7 +22,7 @@ from lvmae.data.manifest import Manifest
 from lvmae.data.pipeline import SkippedClip
 from lvmae.data.readers import SPLITS, read_manifest
 from lvmae.data.video import VideoError, VideoInfo, probe, read_indices
-from lvmae.validation import ConfigError, check_choice, check_positive
+from lvmae.validation import ConfigError, HalfOpenUnit, PositiveInt, check_choice, check_fields
 
 log = logging.getLogger(__name__)
 
@@ -161,28 +161,26 @@ class VideoData:
   """
   name: str = "epic_kitchens_100"
   root: str = ""                  # the data root holding one directory per dataset
-  image_size: int = 224
+  image_size: PositiveInt = 224
   train_split: str = "train"
   eval_split: str = "validation"
   augment: Augmentation = Augmentation()
   eval_crops: int = 1             # spatial crops per temporal clip at evaluation (1 or 3)
-  max_skip_share: float = 0.01    # missing or unreadable clips allowed per split
+  max_skip_share: HalfOpenUnit = 0.01    # missing or unreadable clips allowed per split
   source_format: str = "video"    # "arrayrecord": JPEG frames from `lvmae data convert` (<root>/<name>/arrayrecord)
-  num_train: int | None = None    # read only the first clips of a split (quick checks)
-  num_eval: int | None = None
+  num_train: PositiveInt | None = None    # read only the first clips of a split (quick checks)
+  num_eval: PositiveInt | None = None
 
   def __post_init__(self):
+    check_fields(self)
     check_choice("name", self.name, DATASET_HEADS)
     for field in ("train_split", "eval_split"):
       check_choice(field, getattr(self, field), SPLITS[self.name])
-    check_positive("image_size", self.image_size)
     check_choice("eval_crops", self.eval_crops, (1, 3))
     check_choice("source_format", self.source_format, ("video", "arrayrecord"))
     if self.name in NO_FLIP and self.augment.flip:
       raise ConfigError("augment.flip", True, f"{self.name}'s classes name directions (left / right): "
                                               f"set data.augment.flip=False")
-    if not 0.0 <= self.max_skip_share < 1.0:
-      raise ConfigError("max_skip_share", self.max_skip_share, "must be in [0, 1)")
 
   @property
   def heads(self) -> tuple[int, ...]:

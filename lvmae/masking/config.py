@@ -4,30 +4,26 @@ budget and the strategies' options. Its `strategy` is the registered decoder str
 from __future__ import annotations
 
 import dataclasses
+from typing import Annotated
 
 from lvmae.masking import decoder
 from lvmae.masking.strategies.base import Strategy
-from lvmae.validation import ConfigError, check_choice, check_open_unit
+from lvmae.validation import OpenUnit, PositiveInt, Range, UnitInterval, check_choice, check_fields
 
 
 @dataclasses.dataclass(frozen=True)
 class Masking:
   """Encoder tube masking and the decoder's selection strategy and token budget."""
-  encoder_ratio: float = 0.9
+  encoder_ratio: OpenUnit = 0.9
   decoder_strategy: str = "random"
-  decoder_budget: float = 0.15  # share of all tokens the decoder reconstructs (unused by "none")
-  top_share: float = 2 / 3      # score-based strategies: share of the budget from the top scores
-  uniform_step: int | None = None  # "uniform": time slices between kept ones (None: round(1 / budget))
+  # share of all tokens the decoder reconstructs, in (0, 1] (unused by "none")
+  decoder_budget: Annotated[float, Range(0, 1, open_low=True)] = 0.15
+  top_share: UnitInterval = 2 / 3      # score-based strategies: share of the budget from the top scores
+  uniform_step: PositiveInt | None = None  # "uniform": time slices between kept ones (None: round(1 / budget))
 
   def __post_init__(self):
-    check_open_unit("encoder_ratio", self.encoder_ratio)
-    if not 0.0 <= self.top_share <= 1.0:
-      raise ConfigError("top_share", self.top_share, "must be in [0, 1]")
+    check_fields(self)
     check_choice("decoder_strategy", self.decoder_strategy, decoder.STRATEGIES)
-    if not 0.0 < self.decoder_budget <= 1.0:
-      raise ConfigError("decoder_budget", self.decoder_budget, "must be in (0, 1]")
-    if self.uniform_step is not None and self.uniform_step < 1:
-      raise ConfigError("uniform_step", self.uniform_step, "must be a positive number of time slices")
 
   @property
   def strategy(self) -> Strategy:

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from lvmae.models.vit import MAEDecoder, VideoClassifier, VideoEncoder
-from lvmae.validation import ConfigError, check_choice, check_positive
+from lvmae.validation import ConfigError, PositiveFloat, PositiveInt, check_choice, check_fields
 
 REMAT_CHOICES = ("none", "full", "dots")
 ATTENTION_CHOICES = ("xla", "cudnn")
@@ -21,20 +21,19 @@ DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 @dataclasses.dataclass(frozen=True)
 class TransformerSpec:
   """A stack of pre-LN transformer blocks (used for both the encoder and the decoder)."""
-  width: int
-  depth: int
-  heads: int
-  mlp_ratio: float = 4.0
+  width: PositiveInt
+  depth: PositiveInt
+  heads: PositiveInt
+  mlp_ratio: PositiveFloat = 4.0
   remat: str = "full"          # rematerialisation of each layer in the scanned stack
   attention_impl: str = "xla"  # jax.nn.dot_product_attention implementation
   dtype: str = "float32"       # compute dtype; parameters stay float32
   scan_unroll: bool = False    # unroll the layer scan (lvmae.cost does, so XLA counts every layer)
 
   def __post_init__(self):
-    for field in ("width", "depth", "heads", "mlp_ratio"):
-      check_positive(field, getattr(self, field))
+    check_fields(self)
     if self.width % self.heads:
-      raise ConfigError("width", self.width, f"not divisible by heads={self.heads}")
+      raise ConfigError("heads", self.heads, f"does not divide width={self.width}")
     check_choice("remat", self.remat, REMAT_CHOICES)
     check_choice("attention_impl", self.attention_impl, ATTENTION_CHOICES)
     check_choice("dtype", self.dtype, DTYPES)

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lvmae.validation import check_divisible
+from lvmae.validation import ConfigError, PositiveInt, check_choice, check_divisible, check_fields
 
 PARAM_DTYPE = jnp.float32
 MAX_GROUPS = 32
@@ -201,13 +201,22 @@ class MagvitDecoder(nnx.Module):
 @dataclasses.dataclass(frozen=True)
 class MagvitSpec:
   """The autoencoder's architecture; the decoder mirrors the encoder's downsampling flags."""
-  base_channels: int
-  channel_multipliers: tuple[int, ...]
-  num_res_blocks: int
+  base_channels: PositiveInt
+  channel_multipliers: tuple[PositiveInt, ...]
+  num_res_blocks: PositiveInt
   temporal_downsample: tuple[bool, ...]
   spatial_downsample: tuple[bool, ...]
-  latent_dim: int
+  latent_dim: PositiveInt
   dtype: str = "float32"
+
+  def __post_init__(self):
+    check_fields(self)
+    try:
+      _check_stages(self.channel_multipliers, self.temporal_downsample, self.spatial_downsample,
+                    ("temporal_downsample", "spatial_downsample"))
+    except ValueError as e:
+      raise ConfigError("channel_multipliers", self.channel_multipliers, str(e)) from None
+    check_choice("dtype", self.dtype, ("float32", "bfloat16"))
 
   @property
   def factors(self) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from lvmae.tokenizer import topk as topk_lib
 from lvmae.tokenizer.magvit import MagvitSpec, decoder_from_spec, encoder_from_spec
 from lvmae.tokenizer.quantizers import FSQ, LFQ
 from lvmae.tokenizer.scorer import TokenScorer
-from lvmae.validation import ConfigError, check_choice, check_open_unit
+from lvmae.validation import ConfigError, OpenUnit, PositiveFloat, PositiveInt, check_choice, check_fields
 
 # The temperature-like hyper-parameter of each differentiable top-k estimator.
 TOPK_TEMPERATURE = {"perturbed": "sigma", "sinkhorn": "epsilon", "sigmoid": "temperature"}
@@ -31,16 +31,14 @@ class Adaptive:
   keep_ratio: share of a clip's latent tokens kept during tokenizer training (the paper keeps
   768 of 1,568 per 16-frame clip, 0.49). topk: the estimator, unknown in the paper.
   """
-  features: int = 32
-  keep_ratio: float = 0.49
+  features: PositiveInt = 32
+  keep_ratio: OpenUnit = 0.49
   topk: str = "perturbed"
-  temperature: float = 0.05
+  temperature: PositiveFloat = 0.05
 
   def __post_init__(self):
+    check_fields(self)
     check_choice("topk", self.topk, TOPK_TEMPERATURE)
-    check_open_unit("keep_ratio", self.keep_ratio)
-    if not self.temperature > 0:
-      raise ConfigError("temperature", self.temperature, "must be > 0")
 
   def topk_fn(self) -> Callable:
     return topk_lib.make_topk(self.topk, **{TOPK_TEMPERATURE[self.topk]: self.temperature})

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
+
+from lvmae.validation import ConfigError, NonNegativeFloat, PositiveFloat, Range, check_fields
 
 _MAX_CODEBOOK = 2**31 - 1  # indices are int32
 
@@ -43,17 +46,16 @@ class FSQ:
   to [-1, 1] by L_d // 2. For odd L the grid is {-(L-1)/2, ..., (L-1)/2} / (L//2); for even L
   it is {-L/2, ..., L/2 - 1} / (L/2). The codebook is the implicit product grid.
   """
-  levels: tuple[int, ...]
-  eps: float = 1e-3
+  levels: tuple[Annotated[int, Range(2)], ...]
+  eps: PositiveFloat = 1e-3
 
   def __post_init__(self):
+    check_fields(self)
     levels = tuple(int(level) for level in self.levels)
     if not levels:
-      raise ValueError("FSQ needs at least one level")
-    if any(level < 2 for level in levels):
-      raise ValueError(f"every FSQ level must be >= 2, got {levels}")
+      raise ConfigError("levels", self.levels, "FSQ needs at least one level")
     if math.prod(levels) > _MAX_CODEBOOK:
-      raise ValueError(f"FSQ codebook {math.prod(levels)} does not fit int32 indices")
+      raise ConfigError("levels", self.levels, f"the codebook, {math.prod(levels)}, does not fit int32 indices")
     object.__setattr__(self, "levels", levels)
 
   @property
@@ -143,18 +145,14 @@ class LFQ:
   entropy uses the same per-bit factorisation on the batch-mean bit probabilities: exact when
   the bits of the mean distribution are independent, otherwise an upper bound.
   """
-  bits: int
-  entropy_weight: float = 0.1
-  commit_weight: float = 0.25
-  diversity_gamma: float = 1.0
-  temperature: float = 0.01
+  bits: Annotated[int, Range(1, 30)]
+  entropy_weight: NonNegativeFloat = 0.1
+  commit_weight: NonNegativeFloat = 0.25
+  diversity_gamma: NonNegativeFloat = 1.0
+  temperature: PositiveFloat = 0.01
 
   def __post_init__(self):
-    if not 1 <= int(self.bits) <= 30:
-      raise ValueError(f"LFQ bits must be in [1, 30], got {self.bits}")
-    if self.temperature <= 0:
-      raise ValueError(f"LFQ temperature must be > 0, got {self.temperature}")
-    object.__setattr__(self, "bits", int(self.bits))
+    check_fields(self)
 
   @property
   def dim(self) -> int:

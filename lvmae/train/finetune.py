@@ -24,7 +24,8 @@ from lvmae.train.pretrain import Pretrain
 from lvmae.train.sharding import Parallelism
 from lvmae.train.stage import ClipStage, check_clip_shape
 from lvmae.train.state import normalise_input
-from lvmae.validation import ConfigError, check_choice
+from lvmae.validation import (ConfigError, HalfOpenUnit, NonNegativeFloat, PositiveInt, Seed, Shape3,
+                              UnitInterval, check_choice, check_fields)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,16 +36,16 @@ class Finetune(ClipStage):
   encoder: TransformerSpec
   schedule: Schedule
   pretrained: Pretrain | None = None
-  tubelet: tuple[int, int, int] = (2, 8, 8)
-  token_drop: float = 0.0        # share of encoder tokens dropped at random while training
-  label_smoothing: float = 0.0
-  eval_batch_size: int = 32
-  seed: int = 0
-  data_threads: int = 2
+  tubelet: Shape3 = (2, 8, 8)
+  token_drop: HalfOpenUnit = 0.0        # share of encoder tokens dropped at random while training
+  label_smoothing: HalfOpenUnit = 0.0
+  eval_batch_size: PositiveInt = 32
+  seed: Seed = 0
+  data_threads: PositiveInt = 2
   parallel: Parallelism = Parallelism()  # device mesh (data x FSDP) and multi-host start
-  mixup_alpha: float = 0.0       # Mixup / CutMix on the device (0: off); every head mixed alike
-  cutmix_alpha: float = 0.0
-  mix_switch_prob: float = 0.5   # with both on: the chance of CutMix over Mixup
+  mixup_alpha: NonNegativeFloat = 0.0       # Mixup / CutMix on the device (0: off); every head mixed alike
+  cutmix_alpha: NonNegativeFloat = 0.0
+  mix_switch_prob: UnitInterval = 0.5   # with both on: the chance of CutMix over Mixup
   # Where the classifier normalises (lvmae.models.vit.VideoClassifier): "after_pool" is VideoMAE's
   # fc_norm (mean of the last block's tokens, then LayerNorm); "per_token" applies the encoder's
   # final LayerNorm to every token before the mean (and a LayerNorm after it).
@@ -53,16 +54,8 @@ class Finetune(ClipStage):
   batch_keys = ("video", "label")
 
   def __post_init__(self):
+    check_fields(self)
     check_clip_shape(self.sampling, self.data, self.tubelet)
-    if not 0.0 <= self.token_drop < 1.0:
-      raise ConfigError("token_drop", self.token_drop, "must be in [0, 1)")
-    if not 0.0 <= self.label_smoothing < 1.0:
-      raise ConfigError("label_smoothing", self.label_smoothing, "must be in [0, 1)")
-    for field in ("mixup_alpha", "cutmix_alpha"):
-      if getattr(self, field) < 0:
-        raise ConfigError(field, getattr(self, field), "must be >= 0 (0 turns it off)")
-    if not 0.0 <= self.mix_switch_prob <= 1.0:
-      raise ConfigError("mix_switch_prob", self.mix_switch_prob, "must be in [0, 1]")
     check_choice("pooling_norm", self.pooling_norm, POOLING_NORMS)
     if self.pretrained is not None:
       if self.pretrained.encoder != self.encoder:

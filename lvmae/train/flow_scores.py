@@ -26,7 +26,7 @@ from lvmae.data.videos import VideoData
 from lvmae.masking.grid import token_grid
 from lvmae.train.precompute import SCORES, ClipArrays, EventRecall
 from lvmae.train.stage import check_clip_shape
-from lvmae.validation import check_choice, check_open_unit, check_positive
+from lvmae.validation import OpenUnit, PositiveInt, Shape3, check_choice, check_fields
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,17 +34,15 @@ class FlowScores:
   """Optical-flow token scores of `data`'s pre-training split (the `flow` strategy's importance)."""
   data: SLCData | VideoData
   sampling: Sampling
-  tubelet: tuple[int, int, int] = (2, 8, 8)
+  tubelet: Shape3 = (2, 8, 8)
   method: str = "farneback"
-  batch_size: int = 64          # clips per progress step / per write
-  data_threads: int = 2         # threads reading clips and computing flow (cv2 releases the GIL)
-  recall_budget: float = 0.15   # SLC: event recall of each clip's top scores
+  batch_size: PositiveInt = 64          # clips per progress step / per write
+  data_threads: PositiveInt = 2         # threads reading clips and computing flow (cv2 releases the GIL)
+  recall_budget: OpenUnit = 0.15        # SLC: event recall of each clip's top scores
 
   def __post_init__(self):
+    check_fields(self)
     check_choice("method", self.method, FLOW_METHODS)
-    check_positive("batch_size", self.batch_size)
-    check_positive("data_threads", self.data_threads)
-    check_open_unit("recall_budget", self.recall_budget)
     check_clip_shape(self.sampling, self.data, self.tubelet)
 
   @property

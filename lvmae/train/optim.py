@@ -3,43 +3,37 @@ gradient clipping and layer-wise learning-rate decay."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Annotated
 
 import jax
 import numpy as np
 import optax
 
-from lvmae.validation import ConfigError, check_positive
+from lvmae.validation import (ConfigError, HalfOpenUnit, NonNegativeFloat, NonNegativeInt, PositiveFloat,
+                              PositiveInt, Range, check_fields)
 
 
 @dataclasses.dataclass(frozen=True)
 class Schedule:
   """How long and how fast a stage trains."""
-  steps: int
-  batch_size: int
-  learning_rate: float        # peak, reached at the end of warm-up
-  warmup_steps: int = 0
-  final_learning_rate: float = 0.0
-  weight_decay: float = 0.05
-  b1: float = 0.9
-  b2: float = 0.95
-  clip_norm: float = 0.0      # global-norm gradient clipping; 0 turns it off
-  layer_decay: float = 1.0    # layer-wise learning-rate decay of the encoder (BEiT); 1 turns it off
-  checkpoint_every: int = 1000
-  log_every: int = 10
+  steps: PositiveInt
+  batch_size: PositiveInt
+  learning_rate: PositiveFloat        # peak, reached at the end of warm-up
+  warmup_steps: NonNegativeInt = 0
+  final_learning_rate: NonNegativeFloat = 0.0
+  weight_decay: NonNegativeFloat = 0.05
+  b1: HalfOpenUnit = 0.9
+  b2: HalfOpenUnit = 0.95
+  clip_norm: NonNegativeFloat = 0.0   # global-norm gradient clipping; 0 turns it off
+  # layer-wise learning-rate decay of the encoder (BEiT), in (0, 1]; 1 turns it off
+  layer_decay: Annotated[float, Range(0, 1, open_low=True)] = 1.0
+  checkpoint_every: PositiveInt = 1000
+  log_every: PositiveInt = 10
 
   def __post_init__(self):
-    for field in ("steps", "batch_size", "learning_rate", "checkpoint_every", "log_every"):
-      check_positive(field, getattr(self, field))
-    if not 0 <= self.warmup_steps < self.steps:
+    check_fields(self)
+    if self.warmup_steps >= self.steps:
       raise ConfigError("warmup_steps", self.warmup_steps, f"must be in [0, steps={self.steps})")
-    for field in ("weight_decay", "clip_norm", "final_learning_rate"):
-      if getattr(self, field) < 0:
-        raise ConfigError(field, getattr(self, field), "must not be negative")
-    for field in ("b1", "b2"):
-      if not 0.0 <= getattr(self, field) < 1.0:
-        raise ConfigError(field, getattr(self, field), "must be in [0, 1)")
-    if not 0.0 < self.layer_decay <= 1.0:
-      raise ConfigError("layer_decay", self.layer_decay, "must be in (0, 1] (1 turns it off)")
 
   def learning_rate_fn(self) -> optax.Schedule:
     return optax.warmup_cosine_decay_schedule(

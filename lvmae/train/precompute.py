@@ -32,7 +32,7 @@ from lvmae.data.videos import VideoData
 from lvmae.masking.events import event_tokens, topk_mask
 from lvmae.tokenizer.scorer import selection_scores
 from lvmae.train.tokenizer import Tokenizer, load_tokenizer, to_signed_unit
-from lvmae.validation import ConfigError, check_divisible, check_positive
+from lvmae.validation import ConfigError, PositiveInt, check_divisible, check_fields
 
 LATENTS, SCORES = "latents.npy", "scores.npy"
 
@@ -43,20 +43,20 @@ class Precompute:
   tokenizer: Tokenizer
   data: SLCData | VideoData
   sampling: Sampling
-  window: int = 16
-  window_stride: int = 16
-  batch_size: int = 16
-  data_threads: int = 2
+  window: PositiveInt = 16
+  window_stride: PositiveInt = 16
+  batch_size: PositiveInt = 16
+  data_threads: PositiveInt = 2
 
   def __post_init__(self):
+    check_fields(self)
     ft = self.tokenizer.autoencoder.factors[0]
-    check_positive("batch_size", self.batch_size)
     check_divisible("window", self.window, ft, "the tokenizer's temporal factor")
     check_divisible("window_stride", self.window_stride, ft, "the tokenizer's temporal factor")
     self.tokenizer.autoencoder.clip_grid(self.sampling.num_frames, self.data.image_size)  # validates
-    if not 0 < self.window_stride <= self.window <= self.sampling.num_frames:
+    if not self.window_stride <= self.window <= self.sampling.num_frames:
       raise ConfigError("window_stride", self.window_stride,
-                        f"need 0 < window_stride <= window={self.window} <= num_frames={self.sampling.num_frames}")
+                        f"need window_stride <= window={self.window} <= num_frames={self.sampling.num_frames}")
     if self.data.clip_frames is not None:
       self.sampling.check_fits(self.data.clip_frames)
 

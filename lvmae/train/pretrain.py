@@ -39,7 +39,7 @@ from lvmae.train.precompute import Precompute, TokenCache
 from lvmae.train.sharding import Parallelism
 from lvmae.train.stage import ClipStage, check_clip_shape
 from lvmae.train.state import normalise_input
-from lvmae.validation import ConfigError, check_choice
+from lvmae.validation import ConfigError, PositiveInt, Seed, Shape3, check_choice, check_fields
 
 # Token targets: the tokenizer each kind needs (quantizer, with a scorer?). MSE on its latents (Eq. 2).
 TOKEN_TARGETS = {"magvit": (LFQ, False), "fsq_magvit": (FSQ, False), "adaptive_fsq_magvit": (FSQ, True)}
@@ -55,6 +55,7 @@ class Targets:
   pixel_norm: str = "channel"  # "tubelet" (image MAE), "channel" (VideoMAE) or "none"
 
   def __post_init__(self):
+    check_fields(self)
     check_choice("kind", self.kind, TARGET_KINDS)
     check_choice("pixel_norm", self.pixel_norm, NORMALISATIONS)
 
@@ -69,14 +70,15 @@ class Pretrain(ClipStage):
   masking: Masking
   targets: Targets
   schedule: Schedule
-  tubelet: tuple[int, int, int] = (2, 8, 8)
-  seed: int = 0
-  data_threads: int = 2
+  tubelet: Shape3 = (2, 8, 8)
+  seed: Seed = 0
+  data_threads: PositiveInt = 2
   tokens: Precompute | None = None       # token targets (upstream stage)
   importance: Precompute | FlowScores | None = None  # cached scores of the decoder strategy (its source's stage)
   parallel: Parallelism = Parallelism()  # device mesh (data x FSDP) and multi-host start
 
   def __post_init__(self):
+    check_fields(self)
     check_clip_shape(self.sampling, self.data, self.tubelet)
     kind, strategy = self.targets.kind, self.masking.strategy
     if kind in TOKEN_TARGETS:

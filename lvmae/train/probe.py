@@ -22,7 +22,8 @@ import numpy as np
 from lvmae.train import probe_heads
 from lvmae.train.evaluate import PREDICTIONS, split_heads, write_predictions
 from lvmae.train.probe_features import ProbeFeatures, load_features
-from lvmae.validation import ConfigError, check_choice, check_open_unit, check_positive
+from lvmae.validation import (ConfigError, NonNegativeFloat, OpenUnit, PositiveFloat, PositiveInt, Seed,
+                              check_choice, check_fields)
 
 HEADS = ("linear", "attentive")
 
@@ -32,23 +33,22 @@ class Probe:
   """A probe on `features` (an upstream stage); see the module docstring."""
   features: ProbeFeatures
   head: str = "linear"
-  held_out: float = 0.2       # share of the train rows held out to choose the regularisation
-  regularisation: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # L2 strengths / weight decays
-  steps: int = 1000           # L-BFGS iterations at most (linear); AdamW steps (attentive)
-  learning_rate: float = 1e-3  # AdamW's peak learning rate (attentive; L-BFGS searches its own)
-  batch_size: int = 64        # AdamW minibatch (attentive)
-  attention_heads: int = 4    # heads of the attentive probe's cross-attention
-  seed: int = 0
+  held_out: OpenUnit = 0.2       # share of the train rows held out to choose the regularisation
+  # L2 strengths / weight decays
+  regularisation: tuple[NonNegativeFloat, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+  steps: PositiveInt = 1000           # L-BFGS iterations at most (linear); AdamW steps (attentive)
+  learning_rate: PositiveFloat = 1e-3  # AdamW's peak learning rate (attentive; L-BFGS searches its own)
+  batch_size: PositiveInt = 64        # AdamW minibatch (attentive)
+  attention_heads: PositiveInt = 4    # heads of the attentive probe's cross-attention
+  seed: Seed = 0
 
   def __post_init__(self):
+    check_fields(self)
     check_choice("head", self.head, HEADS)
-    check_open_unit("held_out", self.held_out)
-    if not self.regularisation or min(self.regularisation) < 0:
+    if not self.regularisation:
       raise ConfigError("regularisation", self.regularisation, "must be a non-empty tuple of values >= 0")
     if len(set(self.regularisation)) != len(self.regularisation):
       raise ConfigError("regularisation", self.regularisation, "has repeated values")
-    for field in ("steps", "learning_rate", "batch_size", "attention_heads"):
-      check_positive(field, getattr(self, field))
     if self.head == "attentive":
       if self.features.source != "encoder":
         raise ConfigError("head", self.head, f"needs per-token features; features.source={self.features.source!r} "

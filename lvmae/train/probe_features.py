@@ -41,7 +41,7 @@ from lvmae.train.checkpoint import restore_pretrained_encoder
 from lvmae.train.pretrain import Pretrain
 from lvmae.train.stage import TokenGrid, check_clip_shape
 from lvmae.train.state import normalise_input
-from lvmae.validation import ConfigError, check_choice, check_positive
+from lvmae.validation import ConfigError, PositiveInt, Seed, Shape3, check_choice, check_fields
 
 SOURCES = ("encoder", "pixels")
 FEATURE_FILES = {"train": "train.npz", "eval": "eval.npz"}  # per split, in the run directory
@@ -54,18 +54,18 @@ class ProbeFeatures(TokenGrid):
   data: SLCData | VideoData
   sampling: Sampling
   encoder: TransformerSpec
-  tubelet: tuple[int, int, int] = (2, 8, 8)
+  tubelet: Shape3 = (2, 8, 8)
   pretrained: Pretrain | None = None  # None: a random-init encoder (seeded by `seed`)
   source: str = "encoder"             # "encoder" or "pixels" (see the module docstring)
   keep_tokens: bool = False           # also store the per-token features (the attentive probe's input)
-  seed: int = 0
-  batch_size: int = 32
-  data_threads: int = 2
+  seed: Seed = 0
+  batch_size: PositiveInt = 32
+  data_threads: PositiveInt = 2
 
   def __post_init__(self):
+    check_fields(self)
     check_clip_shape(self.sampling, self.data, self.tubelet)
     check_choice("source", self.source, SOURCES)
-    check_positive("batch_size", self.batch_size)
     if self.keep_tokens and self.sampling.eval_clips != 1:
       raise ConfigError("sampling.eval_clips", self.sampling.eval_clips, "must be 1 with keep_tokens (the "
                         "attentive probe reads one view per clip)")

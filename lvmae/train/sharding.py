@@ -23,7 +23,7 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
-from lvmae.validation import ConfigError
+from lvmae.validation import ConfigError, NonNegativeInt, PositiveInt, check_fields
 
 AXES = ("data", "fsdp")
 ENV = {"coordinator": "JAX_COORDINATOR_ADDRESS", "num_processes": "JAX_NUM_PROCESSES", "process_id": "JAX_PROCESS_ID"}
@@ -32,14 +32,15 @@ ENV = {"coordinator": "JAX_COORDINATOR_ADDRESS", "num_processes": "JAX_NUM_PROCE
 @dataclasses.dataclass(frozen=True)
 class Parallelism:
   """How a run spreads over devices and hosts (see the module docstring)."""
-  fsdp: int = 1
+  fsdp: PositiveInt = 1
   coordinator: str = ""             # "host:port" of process 0; "" = from the environment, or one process
-  num_processes: int | None = None
-  process_id: int | None = None
+  num_processes: PositiveInt | None = None
+  process_id: NonNegativeInt | None = None
 
   def __post_init__(self):
-    if self.fsdp < 1:
-      raise ConfigError("fsdp", self.fsdp, "must be >= 1")
+    check_fields(self)
+    if None not in (self.num_processes, self.process_id) and self.process_id >= self.num_processes:
+      raise ConfigError("process_id", self.process_id, f"must be below num_processes={self.num_processes}")
 
   def distributed_args(self) -> dict | None:
     """jax.distributed.initialize's arguments (config first, then environment); None: one process."""

@@ -33,7 +33,8 @@ from lvmae.tokenizer.scorer import selection_scores
 from lvmae.train import loop
 from lvmae.train.checkpoint import Checkpointer
 from lvmae.train.optim import Schedule
-from lvmae.validation import ConfigError, check_choice, check_open_unit
+from lvmae.validation import (ConfigError, NonNegativeFloat, NonNegativeInt, OpenUnit, PositiveInt, Seed,
+                              check_choice, check_fields)
 
 
 def to_signed_unit(video: jax.Array) -> jax.Array:
@@ -45,17 +46,16 @@ def to_signed_unit(video: jax.Array) -> jax.Array:
 class TokenizerLosses:
   """Loss terms and weights. The GAN is off when gan_weight is 0; perceptual when no file is set."""
   reconstruction: str = "l2"
-  gan_weight: float = 0.0
-  gan_start: int = 0                  # step at which the GAN terms switch on
-  discriminator_channels: int = 16
-  discriminator_layers: int = 2
+  gan_weight: NonNegativeFloat = 0.0
+  gan_start: NonNegativeInt = 0       # step at which the GAN terms switch on
+  discriminator_channels: PositiveInt = 16
+  discriminator_layers: PositiveInt = 2
   perceptual_file: str = ""           # an .npz feature network (lvmae.tokenizer.losses.FeatureNetwork)
-  perceptual_weight: float = 0.1
+  perceptual_weight: NonNegativeFloat = 0.1
 
   def __post_init__(self):
+    check_fields(self)
     check_choice("reconstruction", self.reconstruction, losses_lib.RECON_KINDS)
-    if self.gan_weight < 0 or self.perceptual_weight < 0:
-      raise ConfigError("gan_weight", self.gan_weight, "loss weights must be >= 0")
     if self.perceptual_file and not Path(self.perceptual_file).is_file():
       raise ConfigError("perceptual_file", self.perceptual_file, "no such file")
 
@@ -70,19 +70,19 @@ class Tokenizer:
   schedule: Schedule
   adaptive: Adaptive | None = None
   losses: TokenizerLosses = TokenizerLosses()
-  num_eval: int = 256
-  eval_batch_size: int = 16
-  recall_budget: float = 0.15
+  num_eval: PositiveInt = 256
+  eval_batch_size: PositiveInt = 16
+  recall_budget: OpenUnit = 0.15
   fvd_file: str = ""  # .npz feature network for the Frechet distance; empty: not computed
-  seed: int = 0
-  data_threads: int = 2
+  seed: Seed = 0
+  data_threads: PositiveInt = 2
 
   def __post_init__(self):
+    check_fields(self)
     check_quantizer(self.autoencoder, self.quantizer)
     if self.fvd_file and not Path(self.fvd_file).is_file():
       raise ConfigError("fvd_file", self.fvd_file, "no such file")
     self.autoencoder.clip_grid(self.sampling.num_frames, self.data.image_size)  # validates
-    check_open_unit("recall_budget", self.recall_budget)
     if self.data.clip_frames is not None:
       self.sampling.check_fits(self.data.clip_frames)
 
