@@ -158,7 +158,8 @@ def compute_by_stage(runs_dir: Path, run_ids) -> dict[str, float]:
   """`compute_seconds` split by stage (tokenizer, precompute, pretrain, ...), in first-seen order."""
   seconds: dict[str, float] = {}
   for rid in run_ids:
-    seconds[stage_of(rid)] = seconds.get(stage_of(rid), 0.0) + wall_seconds(Path(runs_dir) / rid)
+    stage = stage_of(rid)
+    seconds[stage] = seconds.get(stage, 0.0) + wall_seconds(Path(runs_dir) / rid)
   return seconds
 
 

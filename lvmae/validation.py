@@ -86,10 +86,7 @@ def check_fields(instance: Any) -> None:
   hints = _hints(type(instance))
   for field in dataclasses.fields(instance):
     if field.init and field.name in hints:
-      value, hint = getattr(instance, field.name), hints[field.name]
-      if not _matches(value, hint):
-        raise ConfigError(field.name, value, _mismatch(value, hint))
-      _check_ranges(field.name, value, hint)
+      _check(field.name, getattr(instance, field.name), hints[field.name])
 
 
 @functools.cache
@@ -134,12 +131,8 @@ def _matches(value: Any, hint: Any) -> bool:
   if typing.get_origin(hint) is Annotated:
     return _matches(value, typing.get_args(hint)[0])
   if typing.get_origin(hint) is tuple:
-    args = typing.get_args(hint)
-    if type(value) is not tuple:
-      return False
-    if len(args) == 2 and args[1] is Ellipsis:
-      return all(_matches(v, args[0]) for v in value)
-    return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args))
+    elements = _tuple_elements(value, hint)
+    return elements is not None and all(_matches(v, h) for v, h in zip(value, elements))
   if typing.get_origin(hint) in (typing.Union, types.UnionType):
     return any(_matches(value, a) for a in typing.get_args(hint))
   if dataclasses.is_dataclass(hint):
@@ -151,7 +144,8 @@ def _matches(value: Any, hint: Any) -> bool:
 
 
 def _check(path: str, value: Any, hint: Any) -> None:
-  """Type, then range, then the nested configs, of one field's value."""
+  """Type, then range, then the nested configs, of one field's value (a dataclass instance, e.g. a
+  field's default, checked its own fields when it was made: `check_fields`)."""
   import fiddle as fdl
   elements = _tuple_elements(value, hint)
   if elements is not None:  # a tuple of the right length: the first bad element is named
@@ -163,10 +157,6 @@ def _check(path: str, value: Any, hint: Any) -> None:
   _check_ranges(path, value, hint)
   if isinstance(value, fdl.Buildable):
     check_config(value, f"{path}.")
-  elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-    for field in dataclasses.fields(value):
-      if field.init:
-        _check(f"{path}.{field.name}", getattr(value, field.name), _hints(type(value))[field.name])
 
 
 def _tuple_elements(value: Any, hint: Any) -> list | None:
@@ -202,9 +192,7 @@ def _check_ranges(path: str, value: Any, hint: Any) -> None:
   elif type(value) is float and not math.isfinite(value):
     raise ConfigError(path, value, "must be a finite number")
   elif origin is tuple:
-    args = typing.get_args(hint)
-    element_hints = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
-    for i, (v, h) in enumerate(zip(value, element_hints)):
+    for i, (v, h) in enumerate(zip(value, _tuple_elements(value, hint))):
       _check_ranges(f"{path}[{i}]", v, h)
   elif origin in (typing.Union, types.UnionType):
     for arg in typing.get_args(hint):

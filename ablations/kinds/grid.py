@@ -335,9 +335,9 @@ def _collect(table: GridTable, profile, cfgs, runs_dir, results, paper_dir, run_
   body += report.audit_markdown(records)
   if table.pass_fail:
     body = verdicts.pass_fail_line(table.pass_fail, claims) + body
-  compute = runs.compute_seconds(runs_dir, run_ids)
-  meta = {"profile": profile, "git_sha": runs.git_sha(), "compute_seconds": compute, "num_runs": len(run_ids),
-          "compute_by_stage": runs.compute_by_stage(runs_dir, run_ids),
+  by_stage = runs.compute_by_stage(runs_dir, run_ids)
+  meta = {"profile": profile, "git_sha": runs.git_sha(), "compute_seconds": sum(by_stage.values()),
+          "num_runs": len(run_ids), "compute_by_stage": by_stage,
           "claim": table.claim, "claims": claims, "cells": records, "row_metrics": metric_records,
           "token_losses": token_losses, "pass_fail": verdicts.passed(claims) if table.pass_fail else None,
           "cost_rows": costs, "memory_bytes": memory, "one_class_runs": sorted(r for r, one in judged.items() if one),

@@ -51,12 +51,10 @@ class FSQ:
 
   def __post_init__(self):
     check_fields(self)
-    levels = tuple(int(level) for level in self.levels)
-    if not levels:
+    if not self.levels:
       raise ConfigError("levels", self.levels, "FSQ needs at least one level")
-    if math.prod(levels) > _MAX_CODEBOOK:
-      raise ConfigError("levels", self.levels, f"the codebook, {math.prod(levels)}, does not fit int32 indices")
-    object.__setattr__(self, "levels", levels)
+    if math.prod(self.levels) > _MAX_CODEBOOK:
+      raise ConfigError("levels", self.levels, f"the codebook, {math.prod(self.levels)}, does not fit int32 indices")
 
   @property
   def dim(self) -> int:
