@@ -101,6 +101,25 @@ def dataset_sets(name: str, stages: Sequence[str] = CLIP_STAGES) -> tuple[str, .
 
 
 
+def cpu_budget_sets(steps: int, clips: int, probe_clips: int) -> tuple[str, ...]:
+  """A smaller cpu recipe for a table whose cells do not fit its 90-minute budget at the profile's
+  own: `steps` pre-training steps (warm-up a tenth) over the first `clips` unlabelled clips (its
+  token caches and scores, where the cell plugs them in, read the same), and the probe on
+  `probe_clips` training and evaluation clips (the floors too). A table that uses it says so in its
+  note (`cpu_budget_note`) and checks its instrument at that recipe (oracle > random)."""
+  data = tuple(f"{stage}data.num_train={clips}" for stage in CLIP_STAGES[1:])
+  return (f"pretrained.schedule.steps={steps}", f"pretrained.schedule.warmup_steps={max(1, steps // 10)}",
+          *data, f"data.num_train={probe_clips}", f"data.num_eval={probe_clips}")
+
+
+def cpu_budget_note(steps: int, clips: int, probe_clips: int) -> str:
+  """The note of a table that runs `cpu_budget_sets(steps, clips, probe_clips)` at the cpu profile."""
+  return (f"Shrunk at the cpu profile to fit its 90-minute budget: {steps} pre-training steps of 8 clips (the profile's "
+          f"1600) over the first {clips:,} unlabelled clips, one pass (20,000), and the probe fitted on {probe_clips:,} "
+          f"training clips and evaluated on {probe_clips:,} (2,000 each). The instrument is checked at this recipe: "
+          f"the oracle decoder mask must beat random (claim 'instrument').")
+
+
 # What SLC can and cannot say about a claim (Claim.on_slc), where several tables' claims share it.
 TOKENIZER_SCALE = (
     "At the cpu profile the tokenizer is a small 3D CNN (8 base channels, 500 steps on 32x32 clips), so its latents "

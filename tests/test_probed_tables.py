@@ -57,16 +57,32 @@ def test_floors_see_the_clips_of_the_tables_longest_view():
     assert {c.seed for c in pixels} == {None} and len({runs.run_id(c.config("cpu")) for c in pixels}) == 1
 
 
+def _ids(table_id):
+  return {(c.row, c.column, c.seed): runs.run_id(c.config("cpu")) for c in ablations.get(table_id).cells("cpu")}
+
+
 def test_probed_tables_share_runs_with_the_acceptance_test_and_with_each_other():
-  def ids(table_id):
-    return {(c.row, c.column, c.seed): runs.run_id(c.config("cpu")) for c in ablations.get(table_id).cells("cpu")}
-  acceptance, table1 = ids("acceptance"), ids("1")
+  acceptance, table4a = _ids("acceptance"), _ids("4a")
   for seed in (0, 1, 2):
-    assert acceptance[("oracle (15%)", "probe top-1", seed)] == table1[("oracle (15%)", "RGB", seed)]
-    assert acceptance[(RANDOM_INIT_FLOOR, "probe top-1", seed)] == table1[(RANDOM_INIT_FLOOR, "RGB", seed)]
-  table4c, table8 = ids("4c"), ids("8")
+    assert acceptance[(RANDOM_INIT_FLOOR, "probe top-1", seed)] == table4a[(RANDOM_INIT_FLOOR, "top-1", seed)]
+  assert acceptance[(PIXELS_FLOOR, "probe top-1", None)] == table4a[(PIXELS_FLOOR, "top-1", None)]
+  table4c, table8 = _ids("4c"), _ids("8")
   assert table4c[("128 frames", "top-1", 0)] == table8[("15%", "top-1", 0)]  # the full method at 128 frames
   assert table4c[(PIXELS_FLOOR, "top-1", None)] == table8[(PIXELS_FLOOR, "top-1", None)]
+
+
+def test_table1s_cpu_budget_recipe_shrinks_pre_training_and_probe_and_keeps_every_cache_on_the_same_clips():
+  cells = {(c.row, c.column): c for c in ablations.get("1").cells("cpu") if c.seed in (0, None)}
+  flow = runs.build(cells[("flow (15%)", "FSQ-MagViT")].config("cpu"))
+  pretrain = flow.features.pretrained
+  assert (pretrain.schedule.steps, pretrain.schedule.warmup_steps, pretrain.data.num_train) == (500, 50, 4000)
+  assert pretrain.tokens.data.num_train == pretrain.importance.data.num_train == 4000  # the caches read those clips
+  assert pretrain.tokens.tokenizer.data.num_train is None  # the tokenizer keeps its own data
+  for cell in (("flow (15%)", "FSQ-MagViT"), (RANDOM_INIT_FLOOR, "RGB"), (PIXELS_FLOOR, "RGB")):
+    features = runs.build(cells[cell].config("cpu")).features
+    assert (features.data.num_train, features.data.num_eval) == (1000, 1000)  # rows and floors probe alike
+  note = ablations.get("1").at("cpu").note
+  assert "500 pre-training steps" in note and "instrument" in note
 
 
 def test_the_multi_clip_row_averages_four_views_and_the_collected_table_says_what_changed():

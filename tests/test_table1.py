@@ -52,7 +52,9 @@ def test_table1_smoke_end_to_end(tmp_path, capsys):
   assert "| selection recall (%) |" in markdown.splitlines()[4]  # the header row
   # Claims: the rows not run leave those checks "not run"; the verdicts come from the cells shown.
   claims = {c["claim"]: c for c in meta["claims"]}
-  assert len(claims) == 3
+  assert len(claims) == 4
+  instrument = next(c for name, c in claims.items() if name.startswith("instrument"))
+  assert [c["verdict"] for c in instrument["checks"]] == ["not run"]  # the oracle row was not run
   versus_none = claims["adaptive at 15% is no worse than no decoder masking (100%), for both targets"]
   assert versus_none["verdict"] in ("reproduced", "not reproduced", "inconclusive")
   assert len(versus_none["checks"]) == 2 and f"- {versus_none['claim']}: **{versus_none['verdict']}**" in markdown

@@ -60,25 +60,38 @@ def fit(*, run_dir: Path, state: Any, step_fn: Callable, batches: grain.DatasetI
   base_key = jax.random.key(seed)
   learning_rate = schedule.learning_rate_fn()
   end = schedule.steps if stop_after is None else min(schedule.steps, start + stop_after)
-  losses, t0 = [], time.perf_counter()
+  losses, pending, t0 = [], [], time.perf_counter()
+
+  def fetch() -> dict:
+    """The pending steps' metrics to the host, in order; stops at the first non-finite loss (before
+    any later checkpoint is saved, so the last one kept is good). Returns the last step's."""
+    fetched = jax.device_get([metrics for _, metrics in pending])
+    for (step, _), metrics in zip(pending, fetched):
+      if not math.isfinite(metrics["loss"]):
+        checkpointer.wait()
+        raise NonFiniteLossError(
+            f"{desc}: loss is {metrics['loss']} at step {step}; run stopped. The last good "
+            f"checkpoint (step {checkpointer.latest_step()}) is kept in {checkpointer.directory}")
+      losses.append(float(metrics["loss"]))
+    pending.clear()
+    return {k: float(v) for k, v in fetched[-1].items()}
+
   try:
     with tqdm(total=schedule.steps, initial=start, desc=desc, unit="step", dynamic_ncols=True) as bar:
       for step in range(start, end):
-        batch = next(batches)
-        state, metrics = step_fn(state, batch, jax.random.fold_in(base_key, step))
-        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-        if not math.isfinite(metrics["loss"]):
-          checkpointer.wait()
-          raise NonFiniteLossError(
-              f"{desc}: loss is {metrics['loss']} at step {step + 1}; run stopped. The last good "
-              f"checkpoint (step {checkpointer.latest_step()}) is kept in {checkpointer.directory}")
-        losses.append(metrics["loss"])
+        # Steps are dispatched without waiting for their metrics (the next batch is read while
+        # the device computes); metrics reach the host at log and checkpoint steps.
+        state, metrics = step_fn(state, next(batches), jax.random.fold_in(base_key, step))
         done = step + 1
-        if done % schedule.log_every == 0 or done == schedule.steps:
-          log.write({"step": done, **metrics, "lr": float(learning_rate(done - 1))})
-        if done % schedule.checkpoint_every == 0 or done == end:
-          checkpointer.save(done, state, batches)
-        bar.set_postfix(loss=f"{metrics['loss']:.4f}")
+        pending.append((done, metrics))
+        logged, saved = done % schedule.log_every == 0 or done == schedule.steps, done % schedule.checkpoint_every == 0 or done == end
+        if logged or saved:
+          last = fetch()
+          if logged:
+            log.write({"step": done, **last, "lr": float(learning_rate(done - 1))})
+          if saved:
+            checkpointer.save(done, state, batches)
+          bar.set_postfix(loss=f"{last['loss']:.4f}")
         bar.update(1)
   finally:  # also on an interruption: finish writing the checkpoint in flight
     checkpointer.wait()
