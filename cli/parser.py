@@ -101,7 +101,9 @@ def parser() -> argparse.ArgumentParser:
   check.add_argument("root", type=Path, help="the dataset's directory (in its official layout)")
   check.add_argument("--split", action="append", default=None, help="check only this split (repeatable)")
   check.add_argument("--decode", default="videos", choices=("none", "videos", "segments"),
-                     help="decode the first and last frame of every video (default) or every segment")
+                     help="videos (default): decode every frame of every video, reporting frames that cannot be "
+                          "decoded and truncated files; segments: also read each segment's first and last frame; "
+                          "none: headers only")
 
   convert = data_sub.add_parser("convert", help="decode a dataset's segments once into JPEG frames in "
                                                 "ArrayRecord shards (read with data.source_format='arrayrecord')")

@@ -1,4 +1,6 @@
 """Tests of `lvmae data check` and `--data-root` (cli/, lvmae/data/check.py)."""
+import re
+
 import fiddle as fdl
 import pytest
 
@@ -6,7 +8,7 @@ import experiments
 from cli import main
 from lvmae.data.videos import VideoData
 from tests import dataset_layouts
-from tests.video_fixtures import write_video
+from tests.video_fixtures import truncate, write_video
 
 
 @pytest.fixture
@@ -23,7 +25,8 @@ def test_data_check_passes_a_complete_dataset(diving48, capsys):
   assert main(["data", "check", "diving48", str(root), "--decode", "segments"]) == 0
   out = capsys.readouterr().out
   n = len(layout["segments"]["train"])
-  assert f"train: {n} segments in {n} videos; 0 missing, 0 unreadable, 0 segments past the video's end" in out
+  assert (f"train: {n} segments in {n} videos; 0 missing, 0 unreadable, 0 with frames that cannot be decoded, "
+          f"0 segments past the video's end") in out
   assert out.strip().endswith(": OK")
 
 
@@ -39,6 +42,19 @@ def test_data_check_names_missing_unreadable_and_out_of_range_files(diving48, ca
   assert f"unreadable: {root / train[0].video}: cannot open" in out
   assert f"out_of_range: {root / train[2].video}: row {train[2].id}" in out
   assert "3 problem(s)" in out
+
+
+def test_data_check_decodes_every_frame_and_names_a_truncated_file_whose_header_still_reads(diving48, capsys):
+  root, layout = diving48
+  video, (num_frames, fps) = next(iter((v, layout["videos"][v]) for v in sorted({s.video for s in layout["segments"]["test"]})))
+  cut = truncate(write_video(root / video, num_frames, fps=fps, faststart=True), keep=0.75)  # its header intact
+  assert main(["data", "check", "diving48", str(root), "--split", "test", "--decode", "none"]) == 0  # headers alone: fine
+  capsys.readouterr()
+  assert main(["data", "check", "diving48", str(root), "--split", "test"]) == 1
+  out = capsys.readouterr().out
+  # What decodes of the header's count, and that the stream ends before its header says.
+  assert re.search(rf"undecodable: {re.escape(str(cut))}: \d+ of {num_frames} frames \(header\) decode; .*truncated", out)
+  assert "1 problem(s)" in out
 
 
 def test_data_check_reports_annotation_errors_and_bad_roots(tmp_path, capsys):

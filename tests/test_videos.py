@@ -1,13 +1,14 @@
 """Tests of decoding (lvmae/data/video.py), frame sampling and the real-video source and pipeline
 (lvmae/data/videos.py) on generated videos whose frames show their own index."""
 import itertools
+import re
 import logging
 
 import numpy as np
 import pytest
 
 from lvmae.data.pipeline import Sampling, eval_batches, sample_indices, train_iterator
-from lvmae.data.video import VideoError, probe, read_frames, read_indices
+from lvmae.data.video import END_SLACK_FRAMES, VideoError, decode_all, probe, read_frames, read_indices
 from lvmae.data.videos import TooManySkips, VideoData
 from tests import dataset_layouts
 from tests.video_fixtures import frame_index, truncate, write_video
@@ -65,6 +66,74 @@ def test_unreadable_videos_raise_errors_naming_the_file(tmp_path):
   assert _indices(read_indices(cut, np.array([0, 10]), fps=25.0)) == [0, 10]  # what is left reads
   with pytest.raises(VideoError, match=r"cut.webm: stream ends at .* \(truncated\?\)"):
     read_indices(cut, np.array([0, 190]), fps=25.0)
+
+
+def _decodable(path):
+  """The frame indices a one-thread decode of every packet still gets from a (damaged) file,
+  continuing past the packets the decoder refuses (as the ffmpeg tool does)."""
+  import av
+  found = []
+  with av.open(str(path)) as container:
+    for packet in container.demux(container.streams.video[0]):
+      try:
+        found += [frame_index(f.to_ndarray(format="rgb24")) for f in packet.decode()]
+      except av.error.FFmpegError:
+        pass
+  return found
+
+
+@pytest.mark.parametrize("keep", [0.6, 0.7, 0.8])
+def test_a_truncated_mp4_never_gives_a_wrong_frame(tmp_path, keep):
+  cut = truncate(write_video(tmp_path / "cut.mp4", 64, fps=25.0, faststart=True), keep=keep)
+  decodable = _decodable(cut)
+  assert 0 < len(decodable) < 64  # a damaged file, partly readable
+  errors = []
+  for k in range(64):  # every frame alone: exactly it, or an error naming the file and a time
+    try:
+      got = _indices(read_indices(cut, np.array([k]), fps=25.0))
+    except VideoError as e:
+      assert k not in decodable and re.match(r".*cut\.mp4: .*\d+\.\d{3} s.*(cannot be decoded|truncated|unknown)|.*cut\.mp4: no frames decoded at or after",
+                                             str(e)), (k, e)
+      errors.append(k)
+      continue
+    assert got == [k]
+  assert errors and errors[-1] == 63
+  # Together, in any order: the same frames (the threaded decoder alone drops the last decodable
+  # ones without an error; the read then decodes on one thread).
+  wanted = np.array([k for k in range(64) if k not in errors][::-1])
+  assert _indices(read_indices(cut, wanted, fps=25.0)) == wanted.tolist()
+  report = decode_all(cut)
+  assert (report.header_frames, report.decoded) == (64, len(decodable)) and not report.ok
+  assert any("truncated" in p for p in report.problems)
+
+
+def test_a_frame_missing_mid_stream_is_an_error_naming_its_time(tmp_path):
+  cut = truncate(write_video(tmp_path / "cut.mp4", 64, fps=25.0, faststart=True), keep=0.7)
+  decodable = _decodable(cut)
+  missing = [k for k in range(max(decodable)) if k not in decodable]
+  assert missing  # this cut loses B-frames between frames that still decode
+  k = missing[0]
+  with pytest.raises(VideoError, match=rf"cut.mp4: the frame at {k / 25:.3f} s cannot be decoded"):
+    read_indices(cut, np.array([0, k, max(decodable)]), fps=25.0)
+  report = decode_all(cut)
+  assert report.decoded == len(decodable) and any(f"at {k / 25:.3f} s" in p for p in report.problems)
+
+
+def test_the_tail_slack_serves_the_last_frame_only_where_the_header_ends_there_too(tmp_path):
+  path = write_video(tmp_path / "whole.mp4", 40, fps=25.0)
+  assert decode_all(path).ok and decode_all(path).decoded == 40
+  # Headers round a stream's length: up to END_SLACK_FRAMES periods past the last frame read as it.
+  past = np.arange(39, 39 + END_SLACK_FRAMES + 1)
+  assert _indices(read_indices(path, past, fps=25.0)) == [39] * len(past)
+  with pytest.raises(VideoError, match=r"whole.mp4: stream ends at 1.560 s, before the wanted .* \(truncated\?\)"):
+    read_indices(path, np.array([39 + END_SLACK_FRAMES + 1]), fps=25.0)
+  # A file cut after whole packets: nothing refused, but its header says the stream goes on, so a
+  # time just past what is left is an error, not the last frame again.
+  cut = truncate(write_video(tmp_path / "cut.webm", 200, fps=25.0), keep=0.5)
+  last = _decodable(cut)[-1]
+  assert _indices(read_indices(cut, np.array([last]), fps=25.0)) == [last]
+  with pytest.raises(VideoError, match=r"cut.webm: (stream ends at .* but its header says|the frame at)"):
+    read_indices(cut, np.array([last + 1]), fps=25.0)
 
 
 # ---------------------------------------------------------------------------------- sampling

@@ -31,11 +31,12 @@ def frame_index(frame: np.ndarray) -> int:
 
 
 def write_video(path: Path, num_frames: int, fps: float = 25.0, width: int = 64, height: int = 48,
-                times: np.ndarray | None = None, keyframe_every: int = 12) -> Path:
+                times: np.ndarray | None = None, keyframe_every: int = 12, faststart: bool = False) -> Path:
   """Writes frames 0..num_frames-1 (each showing its index) as h264 mp4 or VP9 webm (by suffix;
-  .MP4 as EPIC-Kitchens names its files). `times` (seconds, increasing): a variable frame rate."""
+  .MP4 as EPIC-Kitchens names its files). `times` (seconds, increasing): a variable frame rate;
+  `faststart`: an mp4 with its index first (a truncated copy still opens)."""
   frames = (index_frame(i, width, height) for i in range(num_frames))
-  return write_frames(path, frames, fps, times, keyframe_every)
+  return write_frames(path, frames, fps, times, keyframe_every, faststart)
 
 
 def truncate(path: Path, keep: float = 0.5) -> Path:

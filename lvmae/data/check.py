@@ -1,8 +1,10 @@
 """`lvmae data check`: a dataset's annotation files and videos, checked before any training.
 
 For each split it reads the manifest (annotation errors are reported, not raised), then checks
-every referenced video: present, readable header, decodable frames (the first and last frame of
-each video, or of each segment with decode="segments"), and segments that end inside the video.
+every referenced video: present, readable header, segments that end inside the video, and with
+decode="videos" (the default) every frame decoded (lvmae.data.video.decode_all: frames the file
+holds but that cannot be decoded, a stream that ends before its header says); decode="segments"
+also reads each segment's first and last frame as training reads them (seeking).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from tqdm.auto import tqdm
 
 from lvmae.data.manifest import AnnotationError
 from lvmae.data.readers import read_manifest, splits
-from lvmae.data.video import VideoError, probe, read_frames
+from lvmae.data.video import VideoError, decode_all, probe, read_frames
 
 DECODE_CHOICES = ("none", "videos", "segments")
 END_TOLERANCE_SECONDS = 0.5  # annotations may end a little past the last frame
@@ -29,18 +31,21 @@ class SplitReport:
   annotation_error: str | None = None
   missing: list[str] = dataclasses.field(default_factory=list)
   unreadable: list[str] = dataclasses.field(default_factory=list)
+  undecodable: list[str] = dataclasses.field(default_factory=list)
   out_of_range: list[str] = dataclasses.field(default_factory=list)
 
   @property
   def problems(self) -> int:
-    return int(self.annotation_error is not None) + len(self.missing) + len(self.unreadable) + len(self.out_of_range)
+    return (int(self.annotation_error is not None) + len(self.missing) + len(self.unreadable) + len(self.undecodable)
+            + len(self.out_of_range))
 
   def lines(self) -> list[str]:
     if self.annotation_error is not None:
       return [f"{self.split}: annotation error: {self.annotation_error}"]
     out = [f"{self.split}: {self.segments} segments in {self.videos} videos; {len(self.missing)} missing, "
-           f"{len(self.unreadable)} unreadable, {len(self.out_of_range)} segments past the video's end"]
-    for kind in ("missing", "unreadable", "out_of_range"):
+           f"{len(self.unreadable)} unreadable, {len(self.undecodable)} with frames that cannot be decoded, "
+           f"{len(self.out_of_range)} segments past the video's end"]
+    for kind in ("missing", "unreadable", "undecodable", "out_of_range"):
       for item in getattr(self, kind)[:EXAMPLES]:
         out.append(f"  {kind}: {item}")
       if len(getattr(self, kind)) > EXAMPLES:
@@ -71,8 +76,11 @@ def check_split(dataset: str, root: Path, split: str, decode: str = "videos", pr
       continue
     try:
       info = probe(path)
-      if decode == "videos":
-        _decode_ends(path, 0.0, info.duration)
+      if decode != "none":
+        decoded = decode_all(path)
+        if not decoded.ok:
+          report.undecodable.append(f"{path}: {decoded.decoded} of {decoded.header_frames} frames (header) decode; "
+                                    + "; ".join(decoded.problems))
       for row in rows:
         segment = manifest.segments[row]
         start, stop = segment.start_seconds(info.fps), segment.stop_seconds(info.fps)
