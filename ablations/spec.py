@@ -101,6 +101,11 @@ def dataset_sets(name: str, stages: Sequence[str] = CLIP_STAGES) -> tuple[str, .
 
 
 
+# The cpu recipe that fits Table 1's 48 probed pre-trainings in about 90 minutes on 2 cores; the
+# tables that use it share their common cells with Table 1 (same runs).
+CPU_BUDGET = dict(steps=500, clips=4000, probe_clips=1000)
+
+
 def cpu_budget_sets(steps: int, clips: int, probe_clips: int) -> tuple[str, ...]:
   """A smaller cpu recipe for a table whose cells do not fit its 90-minute budget at the profile's
   own: `steps` pre-training steps (warm-up a tenth) over the first `clips` unlabelled clips (its
@@ -112,12 +117,13 @@ def cpu_budget_sets(steps: int, clips: int, probe_clips: int) -> tuple[str, ...]
           *data, f"data.num_train={probe_clips}", f"data.num_eval={probe_clips}")
 
 
-def cpu_budget_note(steps: int, clips: int, probe_clips: int) -> str:
-  """The note of a table that runs `cpu_budget_sets(steps, clips, probe_clips)` at the cpu profile."""
+def cpu_budget_note(steps: int, clips: int, probe_clips: int, instrument: str | None = None) -> str:
+  """The note of a table that runs `cpu_budget_sets(steps, clips, probe_clips)` at the cpu profile;
+  `instrument`: the table whose claim checks the instrument at this recipe (None: this one's)."""
   return (f"Shrunk at the cpu profile to fit its 90-minute budget: {steps} pre-training steps of 8 clips (the profile's "
           f"1600) over the first {clips:,} unlabelled clips, one pass (20,000), and the probe fitted on {probe_clips:,} "
           f"training clips and evaluated on {probe_clips:,} (2,000 each). The instrument is checked at this recipe: "
-          f"the oracle decoder mask must beat random (claim 'instrument').")
+          f"the oracle decoder mask must beat random (claim 'instrument'{f' of {instrument}' if instrument else ''}).")
 
 
 # What SLC can and cannot say about a claim (Claim.on_slc), where several tables' claims share it.

@@ -12,11 +12,9 @@ SLC's event tokens each pre-training run's decoder selected (n/a on real data an
 predate it).
 """
 from ablations.spec import (COMPARED_STRATEGIES, DECODER_STRATEGIES, RECONSTRUCTION_TARGETS, TOKENIZER_SCALE, Claim,
-                            Comparison, GridTable, Measure, Probed, cpu_budget_note, cpu_budget_sets)
+                            Comparison, CPU_BUDGET, GridTable, Measure, Probed, cpu_budget_note, cpu_budget_sets)
 
 _PAPER_ROWS = [row for row in DECODER_STRATEGIES if row != "oracle (15%)"]
-# The cpu recipe that fits 48 probed pre-trainings in 90 minutes (2 cores): see cpu_budget_note.
-_CPU_BUDGET = dict(steps=500, clips=4000, probe_clips=1000)
 
 TABLE = GridTable(
     id="1",
@@ -29,8 +27,8 @@ TABLE = GridTable(
     metric="top1",
     row_metrics={"selection recall (%)": Measure("pretrained", "selection_recall", 100.0)},
     skip_rows={"paper": ("oracle (15%)",)},
-    profile_sets={"cpu": cpu_budget_sets(**_CPU_BUDGET)},
-    note=cpu_budget_note(**_CPU_BUDGET),
+    profile_sets={"cpu": cpu_budget_sets(**CPU_BUDGET)},
+    note=cpu_budget_note(**CPU_BUDGET),
     claim="adaptive at 15% >= none at 100% and > every other strategy, for both targets; tokens > RGB",
     claims=(
         Claim("instrument (not the paper's): the oracle decoder mask beats random with RGB targets, so this "

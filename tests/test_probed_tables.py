@@ -85,6 +85,15 @@ def test_table1s_cpu_budget_recipe_shrinks_pre_training_and_probe_and_keeps_ever
   assert "500 pre-training steps" in note and "instrument" in note
 
 
+def test_table4b_runs_table1s_cpu_recipe_so_their_common_cells_are_the_same_runs():
+  table1, table4b = _ids("1"), _ids("4b")
+  for seed in (0, 1, 2):
+    assert table4b[("RGB pixels", "random decoder mask", seed)] == table1[("random (15%)", "RGB", seed)]
+    assert table4b[("FSQ-MagViT", "adaptive decoder mask", seed)] == table1[("adaptive (15%)", "FSQ-MagViT", seed)]
+  assert len(set(table4b.values()) - set(table1.values())) == 12  # MAGVIT and adaptive FSQ-MagViT targets
+  assert "instrument' of Table 1" in ablations.get("4b").at("cpu").note
+
+
 def test_the_multi_clip_row_averages_four_views_and_the_collected_table_says_what_changed():
   cell = next(c for c in ablations.get("2").cells("cpu") if c.row.startswith("32 frames, 4 clips") and c.seed == 0)
   stage = runs.build(cell.config("cpu"))
