@@ -9,7 +9,7 @@ TABLES := acceptance 1 1-finetune 2 3 4a 4b 4c 4d 4e 5 6 7 8 9 10 11
 FIGURES := 1 3 4
 
 .PHONY: setup test test-all reproduce report $(addprefix reproduce-table-,$(TABLES)) \
-        $(addprefix reproduce-figure-,$(FIGURES)) bench clean-runs
+        $(addprefix reproduce-figure-,$(FIGURES)) bench bench-device clean-runs
 
 setup: $(STAMP)
 
@@ -46,9 +46,18 @@ $(foreach f,$(FIGURES),$(eval $(call figure_rule,$(f))))
 report: setup
 	$(BIN)/lvmae report
 
-# Benchmarks after warm-up at the smoke and cpu profiles (or PROFILE=...); writes results/bench.json.
+# Benchmarks after warm-up at the smoke and cpu profiles (or PROFILE=...), then the peer section (one
+# process per configuration); writes results/bench.json.
 bench: setup
 	$(foreach p,$(if $(filter command line,$(origin PROFILE)),$(PROFILE),smoke cpu),$(BIN)/lvmae bench --profile $(p) &&) true
+	$(BIN)/lvmae bench --sections peer
+
+# The accelerator check: ViT-B pre-training steps at 16, 32 and 128 frames (tiny shapes on a CPU).
+# On an NVIDIA machine it installs the `gpu` extra first if JAX does not see the GPU.
+bench-device: setup
+	@if command -v nvidia-smi >/dev/null 2>&1 && ! $(BIN)/python -c "import jax, sys; sys.exit(jax.default_backend() != 'gpu')" 2>/dev/null; \
+	  then $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[gpu]'; fi
+	$(BIN)/lvmae bench --sections device
 
 clean-runs:
 	rm -rf results/runs

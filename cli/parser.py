@@ -93,6 +93,17 @@ def parser() -> argparse.ArgumentParser:
                      help="clip lengths for the precompute benchmark (default: 32 128)")
   bench.add_argument("--out", type=Path, default=RESULTS / "bench.json")
   bench.add_argument("--skip-loader", action="store_true", help="skip the video / ArrayRecord loader benchmark")
+  bench.add_argument("--sections", nargs="+", default=["steps", "precompute", "flow", "loader"],
+                     choices=("steps", "precompute", "flow", "loader", "peer", "device"),
+                     help="what to measure (default: steps precompute flow loader); peer: four configurations "
+                          "beside a peer implementation's published numbers; device: the accelerator check")
+  bench.add_argument("--shapes", choices=("paper", "tiny"), default=None,
+                     help="the device check's shapes (default: paper on an accelerator, tiny on a CPU)")
+  bench.add_argument("--peer-steps", type=int_at_least(1), default=3, help="timed steps per peer point (default 3)")
+  bench.add_argument("--device-steps", type=int_at_least(1), default=5,
+                     help="timed steps per device point (default 5)")
+  bench.add_argument("--device-frames", type=int_at_least(1), nargs="+", default=None, metavar="N",
+                     help="measure only these of the device check's clip lengths (default: all)")
 
   data = sub.add_parser("data", help="real datasets: check annotation files and videos, convert to ArrayRecord")
   data_sub = data.add_subparsers(dest="data_command", required=True)

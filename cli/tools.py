@@ -4,11 +4,19 @@ from __future__ import annotations
 
 
 def cmd_bench(args) -> None:
+  from lvmae import bench
+  machine = bench.machine()
+  print(f"bench ({', '.join(args.sections)}; profile {args.profile}) on {machine['devices']} x "
+        f"{machine['device_kind']}, load average {machine['load_average_1min']:.2f}", flush=True)
+  for section in args.sections:
+    if not (section == "loader" and args.skip_loader):
+      BENCH_SECTIONS[section](args, machine)
+  print(f"wrote {args.out}")
+
+
+def _bench_steps(args, machine: dict) -> None:
   import experiments
   from lvmae import bench, runs
-  machine = bench.machine()
-  print(f"bench ({args.profile}) on {machine['devices']} x {machine['device_kind']}, "
-        f"load average {machine['load_average_1min']:.2f}", flush=True)
   steps = {}
   for name in ("pretrain", "finetune"):
     steps[name] = bench.train_step_times(runs.build(experiments.get(name, args.profile)))
@@ -17,6 +25,11 @@ def cmd_bench(args) -> None:
           f"{steps[name]['tokens_per_second']:.0f} tokens/s, MFU {'n/a' if mfu is None else f'{100 * mfu:.1f}%'}",
           flush=True)
   bench.update_bench(args.out, "train_steps", args.profile, {**machine, **steps})
+
+
+def _bench_precompute(args, machine: dict) -> None:
+  import experiments
+  from lvmae import bench, runs
   stage = runs.build(experiments.get("tokens_adaptive_fsq_magvit", args.profile))
   per_clip = {}
   for frames in args.frames:
@@ -27,19 +40,75 @@ def cmd_bench(args) -> None:
             "time_ratio_longest_to_shortest": per_clip[str(longest)] / per_clip[str(shortest)],
             "frame_ratio_longest_to_shortest": longest / shortest}
   bench.update_bench(args.out, "precompute", args.profile, values)
+
+
+def _bench_flow(args, machine: dict) -> None:
+  import experiments
+  from lvmae import bench, runs
   flow = runs.build(experiments.get("flow_scores", args.profile))
   flow_ms = {str(frames): bench.flow_ms_per_clip(flow, frames) for frames in args.frames}
   print(f"flow scores ({flow.method}): " + ", ".join(f"{f} frames {ms:.1f} ms per clip" for f, ms in flow_ms.items()),
         flush=True)
   bench.update_bench(args.out, "flow_scores", args.profile, {**machine, "method": flow.method, "ms_per_clip": flow_ms})
-  if not args.skip_loader:
-    from lvmae.data import loader_bench
-    loader = loader_bench.run(tuple(args.frames))
-    for name in ("video", "arrayrecord"):
-      rates = ", ".join(f"{f} frames {r['clips_per_s_per_core']:.2f}" for f, r in loader[name].items())
-      print(f"loader ({name}): clips/s per core: {rates}", flush=True)
-    bench.update_bench(args.out, "loader", "any", {**machine, **loader})
-  print(f"wrote {args.out}")
+
+
+def _bench_loader(args, machine: dict) -> None:
+  from lvmae import bench
+  from lvmae.data import loader_bench
+  loader = loader_bench.run(tuple(args.frames))
+  for name in ("video", "arrayrecord"):
+    rates = ", ".join(f"{f} frames {r['clips_per_s_per_core']:.2f}" for f, r in loader[name].items())
+    print(f"loader ({name}): clips/s per core: {rates}", flush=True)
+  bench.update_bench(args.out, "loader", "any", {**machine, **loader})
+
+
+def _point_line(name: str, result: dict) -> str:
+  if not result.get("run"):
+    why = result.get("error") or f"predicted {result['predicted_gib']:.1f} GiB > budget {result['budget_gib']:.1f} GiB"
+    return f"{name}: not run ({why})"
+  device = result["device_peak_gib"]
+  mfu = result["mfu"]
+  return (f"{name}: {result['seconds_per_step']:.3f} s/step, {result['clips_per_second']:.2f} clips/s, "
+          f"{result['gflops_per_second']:.1f} GFLOP/s, peak RSS {result['peak_rss_gib']:.2f} GiB, device peak "
+          f"{'n/a' if device is None else f'{device:.2f} GiB'} (XLA predicts {result['predicted_gib']:.2f}), "
+          f"MFU {'n/a' if mfu is None else f'{100 * mfu:.1f}%'}")
+
+
+def _bench_peer(args, machine: dict) -> None:
+  from lvmae import bench, bench_points
+  print(f"peer: {bench_points.PEER_SOURCE}", flush=True)
+  points, summary = {}, {}
+  for config, strategy, point in bench_points.peer_points():
+    points[point.name] = bench_points.measure_in_subprocess(point, warmup=2, steps=args.peer_steps)
+    print(_point_line(point.name, points[point.name]), flush=True)
+  for config, (_, seconds, gib) in bench_points.PEER.items():
+    summary[config] = {"peer_seconds": seconds, "peer_gib": gib}
+    for strategy in (bench_points.EQUAL_WORK, bench_points.METHOD):
+      ran = [r for name, r in points.items() if name.startswith(f"{config}, {strategy},") and r.get("run")]
+      best = min(ran, key=lambda r: r["seconds_per_step"]) if ran else None
+      summary[config][strategy] = None if best is None else {k: best[k] for k in ("seconds_per_step", "peak_rss_gib",
+                                                                                   "gflops_per_second")}
+    equal, method = summary[config][bench_points.EQUAL_WORK], summary[config][bench_points.METHOD]
+    ours = "not run" if equal is None else f"{equal['seconds_per_step']:.3f} s, {equal['peak_rss_gib']:.2f} GiB"
+    ours_method = "not run" if method is None else f"{method['seconds_per_step']:.3f} s"
+    print(f"{config}: peer {seconds} s, {gib} GiB; ours at equal work {ours}; ours, 15% decoder {ours_method}",
+          flush=True)
+  bench.update_bench(args.out, "peer", "any", {**machine, "peer": bench_points.PEER_SOURCE, "points": points,
+                                               "summary": summary})
+
+
+def _bench_device(args, machine: dict) -> None:
+  from lvmae import bench, bench_points
+  shapes = args.shapes or ("tiny" if machine["backend"] == "cpu" else "paper")
+  results = {}
+  for point in bench_points.device_points(shapes, machine["backend"], args.device_frames):
+    results[point.name] = bench_points.measure_in_subprocess(point, warmup=2, steps=args.device_steps)
+    print(_point_line(point.name, results[point.name]), flush=True)
+  bench.update_bench(args.out, "device", machine["device_kind"], {**machine, "shapes": shapes, "points": results})
+
+
+BENCH_SECTIONS = {"steps": _bench_steps, "precompute": _bench_precompute, "flow": _bench_flow, "loader": _bench_loader,
+                  "peer": _bench_peer, "device": _bench_device}
 
 
 def cmd_data(args) -> int:

@@ -56,12 +56,17 @@ def _random_batch(stage) -> dict:
   return out
 
 
-def train_step_times(stage, *, warmup: int = 3, steps: int = 8) -> dict:
-  """Median seconds per train step after `warmup` steps, clips/s, tokens/s and (accelerators) MFU."""
+def train_step_times(stage, *, warmup: int = 3, steps: int = 8, memory_budget: int | None = None) -> dict:
+  """Median seconds per train step after `warmup` steps, clips/s, tokens/s, (accelerators) MFU and
+  XLA's predicted memory of the step (`predicted_bytes`, from the same compilation). With a
+  `memory_budget` (bytes) a step predicted to need more is not run: only the prediction, run False."""
   tx = stage.schedule.optimizer()
   graphdef, state = init_state(stage.build_model(nnx.Rngs(0)), tx)
-  step = make_train_step(graphdef, tx, stage.loss)
   batch = jax.device_put(_random_batch(stage))
+  step = make_train_step(graphdef, tx, stage.loss).lower(state, batch, jax.random.key(0)).compile()
+  predicted = cost.memory_of(step)["total_bytes"]
+  if memory_budget is not None and predicted > memory_budget:
+    return {"predicted_bytes": predicted, "run": False}
   times = []
   for i in range(warmup + steps):
     start = time.perf_counter()
@@ -72,8 +77,8 @@ def train_step_times(stage, *, warmup: int = 3, steps: int = 8) -> dict:
   seconds = statistics.median(times)
   clips = stage.schedule.batch_size
   tokens = clips * stage.grid[0] * stage.grid[1] * stage.grid[2]
-  result = {"seconds_per_step": seconds, "clips_per_second": clips / seconds, "tokens_per_second": tokens / seconds,
-            "batch_size": clips, "grid": list(stage.grid), "steps_timed": steps, "warmup_steps": warmup}
+  result = {"run": True, "predicted_bytes": predicted, "seconds_per_step": seconds, "clips_per_second": clips / seconds,
+            "tokens_per_second": tokens / seconds, "batch_size": clips, "grid": list(stage.grid), "steps_timed": steps, "warmup_steps": warmup}
   # Model FLOPs: 2 per MAC, forward + backward = 3 forward passes, recomputation not counted.
   model_flops = 6 * sum(cost.component_macs(stage).values()) * clips
   peak = PEAK_FLOPS.get(jax.devices()[0].device_kind)

@@ -75,7 +75,12 @@ def unrolled(stage: Pretrain | Finetune) -> Pretrain | Finetune:
 
 def compiled_memory(stage: Pretrain | Finetune) -> dict:
   """XLA's memory of one train step as configured (scanned, rematerialised), in bytes."""
-  memory = stage.lower_train_step().compile().memory_analysis()
+  return memory_of(stage.lower_train_step().compile())
+
+
+def memory_of(compiled: jax.stages.Compiled) -> dict:
+  """XLA's memory analysis of a compiled step, in bytes (`total_bytes`: what the step needs)."""
+  memory = compiled.memory_analysis()
   result = {"argument_bytes": int(memory.argument_size_in_bytes),
             "output_bytes": int(memory.output_size_in_bytes),
             "alias_bytes": int(memory.alias_size_in_bytes),

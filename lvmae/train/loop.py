@@ -15,7 +15,6 @@ from typing import Any, Callable
 
 import grain
 import jax
-import numpy as np
 from tqdm.auto import tqdm
 
 from lvmae.train.checkpoint import Checkpointer
@@ -42,6 +41,11 @@ class MetricsLog:
     with self.path.open("a") as f:
       f.write(json.dumps(record) + "\n")
 
+  def last(self, key: str) -> float | None:
+    """`key` of the last logged line (the loss at the last logged step), None before any line."""
+    lines = self.path.read_text().splitlines() if self.path.exists() else []
+    return json.loads(lines[-1]).get(key) if lines else None
+
 
 def fit(*, run_dir: Path, state: Any, step_fn: Callable, batches: grain.DatasetIterator,
         schedule: Schedule, seed: int, desc: str, stop_after: int | None = None) -> tuple[Any, dict]:
@@ -60,7 +64,7 @@ def fit(*, run_dir: Path, state: Any, step_fn: Callable, batches: grain.DatasetI
   base_key = jax.random.key(seed)
   learning_rate = schedule.learning_rate_fn()
   end = schedule.steps if stop_after is None else min(schedule.steps, start + stop_after)
-  losses, pending, t0 = [], [], time.perf_counter()
+  pending, t0 = [], time.perf_counter()
 
   def fetch() -> dict:
     """The pending steps' metrics to the host, in order; stops at the first non-finite loss (before
@@ -72,7 +76,6 @@ def fit(*, run_dir: Path, state: Any, step_fn: Callable, batches: grain.DatasetI
         raise NonFiniteLossError(
             f"{desc}: loss is {metrics['loss']} at step {step}; run stopped. The last good "
             f"checkpoint (step {checkpointer.latest_step()}) is kept in {checkpointer.directory}")
-      losses.append(float(metrics["loss"]))
     pending.clear()
     return {k: float(v) for k, v in fetched[-1].items()}
 
@@ -96,8 +99,8 @@ def fit(*, run_dir: Path, state: Any, step_fn: Callable, batches: grain.DatasetI
   finally:  # also on an interruption: finish writing the checkpoint in flight
     checkpointer.wait()
     checkpointer.close()
-  summary = {"steps_done": end, "finished": end == schedule.steps,
-             "loss_last": float(np.mean(losses[-max(1, schedule.log_every):])) if losses else None,
+  # From the log, not this call's steps: a run resumed at its last checkpoint trains none.
+  summary = {"steps_done": end, "finished": end == schedule.steps, "loss_last": log.last("loss"),
              "train_seconds": time.perf_counter() - t0}
   return state, summary
 
