@@ -3,12 +3,14 @@
 For each split it reads the manifest (annotation errors are reported, not raised), then checks
 every referenced video: present, readable header, segments that end inside the video, and with
 decode="videos" (the default) every frame decoded (lvmae.data.video.decode_all: frames the file
-holds but that cannot be decoded, a stream that ends before its header says); decode="segments"
-also reads each segment's first and last frame as training reads them (seeking).
+holds but that cannot be decoded, a stream that ends before its header says), one video per core;
+decode="segments" also reads each segment's first and last frame as training reads them (seeking).
 """
 from __future__ import annotations
 
 import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +59,34 @@ def _decode_ends(path: Path, start: float, stop: float) -> None:
   read_frames(path, np.array([start, max(start, stop - 1e-3)]))
 
 
+def _check_video(path: Path, rows: list[int], manifest, decode: str) -> dict[str, list[str]]:
+  """One video's problems by kind (SplitReport's lists)."""
+  problems: dict[str, list[str]] = {"missing": [], "unreadable": [], "undecodable": [], "out_of_range": []}
+  if not path.is_file():
+    problems["missing"].append(f"{path} ({len(rows)} segments, e.g. row {manifest.segments[rows[0]].id or rows[0]})")
+    return problems
+  try:
+    info = probe(path)
+    if decode != "none":
+      decoded = decode_all(path)
+      if not decoded.ok:
+        problems["undecodable"].append(f"{path}: {decoded.decoded} of {decoded.header_frames} frames (header) decode; "
+                                       + "; ".join(decoded.problems))
+    for row in rows:
+      segment = manifest.segments[row]
+      start, stop = segment.start_seconds(info.fps), segment.stop_seconds(info.fps)
+      if stop is not None and stop > info.duration + END_TOLERANCE_SECONDS:
+        problems["out_of_range"].append(f"{path}: row {segment.id or row} ends at {stop:.2f} s; "
+                                        f"the video lasts {info.duration:.2f} s")
+      elif decode == "segments":
+        _decode_ends(path, start, info.duration if stop is None else min(stop, info.duration))
+  except VideoError as e:
+    problems["unreadable"].append(str(e))
+  return problems
+
+
 def check_split(dataset: str, root: Path, split: str, decode: str = "videos", progress: bool = True) -> SplitReport:
+  """A split's report; its videos are checked on one thread per core (decoding releases the GIL)."""
   report = SplitReport(split)
   try:
     manifest = read_manifest(dataset, root, split)
@@ -69,28 +98,12 @@ def check_split(dataset: str, root: Path, split: str, decode: str = "videos", pr
   for i, segment in enumerate(manifest.segments):
     by_video.setdefault(segment.video, []).append(i)
   report.videos = len(by_video)
-  for video, rows in tqdm(by_video.items(), desc=f"check {dataset} {split}", unit="video", disable=not progress):
-    path = root / video
-    if not path.is_file():
-      report.missing.append(f"{path} ({len(rows)} segments, e.g. row {manifest.segments[rows[0]].id or rows[0]})")
-      continue
-    try:
-      info = probe(path)
-      if decode != "none":
-        decoded = decode_all(path)
-        if not decoded.ok:
-          report.undecodable.append(f"{path}: {decoded.decoded} of {decoded.header_frames} frames (header) decode; "
-                                    + "; ".join(decoded.problems))
-      for row in rows:
-        segment = manifest.segments[row]
-        start, stop = segment.start_seconds(info.fps), segment.stop_seconds(info.fps)
-        if stop is not None and stop > info.duration + END_TOLERANCE_SECONDS:
-          report.out_of_range.append(f"{path}: row {segment.id or row} ends at {stop:.2f} s; "
-                                     f"the video lasts {info.duration:.2f} s")
-        elif decode == "segments":
-          _decode_ends(path, start, info.duration if stop is None else min(stop, info.duration))
-    except VideoError as e:
-      report.unreadable.append(str(e))
+  with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    checked = pool.map(lambda item: _check_video(root / item[0], item[1], manifest, decode), by_video.items())
+    for problems in tqdm(checked, total=len(by_video), desc=f"check {dataset} {split}", unit="video",
+                         disable=not progress):
+      for kind, found in problems.items():
+        getattr(report, kind).extend(found)
   return report
 
 
