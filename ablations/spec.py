@@ -126,6 +126,10 @@ def cpu_budget_note(steps: int, clips: int, probe_clips: int, instrument: str | 
           f"the oracle decoder mask must beat random (claim 'instrument'{f' of {instrument}' if instrument else ''}).")
 
 
+# How much lower a top-1 (points) still counts as "no worse" in a '>=' claim (lvmae/verdicts.py): about
+# the spread of one probe's score on 1,000 clips, so a smaller difference is not one a cell can show.
+NO_WORSE_MARGIN = 1.0
+
 # What SLC can and cannot say about a claim (Claim.on_slc), where several tables' claims share it.
 TOKENIZER_SCALE = (
     "At the cpu profile the tokenizer is a small 3D CNN (8 base channels, 500 steps on 32x32 clips), so its latents "

@@ -11,8 +11,9 @@ the FSQ-MagViT tokenizer trained without the scorer. The selection-recall column
 SLC's event tokens each pre-training run's decoder selected (n/a on real data and in runs that
 predate it).
 """
-from ablations.spec import (COMPARED_STRATEGIES, DECODER_STRATEGIES, RECONSTRUCTION_TARGETS, TOKENIZER_SCALE, Claim,
-                            Comparison, CPU_BUDGET, GridTable, Measure, Probed, cpu_budget_note, cpu_budget_sets)
+from ablations.spec import (COMPARED_STRATEGIES, CPU_BUDGET, DECODER_STRATEGIES, NO_WORSE_MARGIN, RECONSTRUCTION_TARGETS,
+                            TOKENIZER_SCALE, Claim, Comparison, GridTable, Measure, Probed, cpu_budget_note,
+                            cpu_budget_sets)
 
 _PAPER_ROWS = [row for row in DECODER_STRATEGIES if row != "oracle (15%)"]
 
@@ -33,9 +34,10 @@ TABLE = GridTable(
     claims=(
         Claim("instrument (not the paper's): the oracle decoder mask beats random with RGB targets, so this "
               "recipe's probe detects an effect that must exist on SLC",
-              (Comparison(("oracle (15%)", "RGB"), ">", ("random (15%)", "RGB")),)),
-        Claim("adaptive at 15% is no worse than no decoder masking (100%), for both targets",
-              (Comparison("adaptive (15%)", ">=", "none (100%)"),),
+              (Comparison(("oracle (15%)", "RGB"), ">", ("random (15%)", "RGB")),), instrument=True),
+        Claim(f"adaptive at 15% is no worse (within {NO_WORSE_MARGIN:g} point) than no decoder masking (100%), for "
+              "both targets",
+              (Comparison("adaptive (15%)", ">=", "none (100%)", NO_WORSE_MARGIN),),
               on_slc=("SLC's background is a smooth drifting ramp that an MAE predicts from a few visible tokens, so "
                       "decoding all of it (none, 100%) teaches little and a 15% budget that holds the event tokens loses "
                       "little: the mechanism can show here. What SLC cannot say is whether it holds where the "

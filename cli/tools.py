@@ -75,7 +75,8 @@ def _point_line(name: str, result: dict) -> str:
 
 
 def _bench_peer(args, machine: dict) -> None:
-  from lvmae import bench, bench_points
+  from experiments import bench_points
+  from lvmae import bench
   print(f"peer: {bench_points.PEER_SOURCE}", flush=True)
   points, summary = {}, {}
   for config, strategy, point in bench_points.peer_points():
@@ -98,7 +99,8 @@ def _bench_peer(args, machine: dict) -> None:
 
 
 def _bench_device(args, machine: dict) -> None:
-  from lvmae import bench, bench_points
+  from experiments import bench_points
+  from lvmae import bench
   shapes = args.shapes or ("tiny" if machine["backend"] == "cpu" else "paper")
   results = {}
   for point in bench_points.device_points(shapes, machine["backend"], args.device_frames):

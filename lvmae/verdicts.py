@@ -14,7 +14,9 @@ A claim is text plus checks. Two kinds of check, declared by the tables (ablatio
       rounded down, which widens the interval slightly).
   Rules on the interval [low, high]:
     '>'  reproduced if low > 0; not reproduced if high < 0; inconclusive otherwise.
-    '>=' ("no worse") not reproduced if high < 0; reproduced otherwise.
+    '>=' ("no worse", within the comparison's declared margin m >= 0): reproduced if low >= -m (the
+         interval excludes a loss of more than m); not reproduced if high < -m; inconclusive
+         otherwise. A wide interval is no evidence of "no worse": with m = 0 only [0, 0] or better is.
   Fewer than 2 paired seeds (or, unpaired, a cell with one run) give no interval: inconclusive.
   A cell with no finished run, or no value, is "not run". A cell whose runs all predicted one
   class for every evaluated clip is "at chance": it learned nothing, so a comparison with it on the
@@ -25,6 +27,12 @@ A claim is text plus checks. Two kinds of check, declared by the tables (ablatio
   not (not reproduced); the right side may be a constant; "not run" if a value is missing.
 A claim is reproduced if all its checks are, not reproduced if any is not, "not run" if none of
 them was run, and inconclusive otherwise.
+
+An instrument claim (`Claim(instrument=True)`, not the paper's) checks that the table's recipe
+detects an effect that must exist (on SLC: the oracle decoder mask beats random). Where it is not
+reproduced, every "no worse" ('>=') check of the table's other claims that its interval would call
+reproduced is inconclusive instead: an instrument that detects nothing finds everything no worse.
+Checks that detected a difference (an interval clear of the claim's threshold) keep their verdict.
 
 A test table's PASS / FAIL / INCOMPLETE (`passed`) is decided from its claims' verdicts; the cells
 whose classifier runs predicted one class ("at chance") are named from the runs' judgement
@@ -89,10 +97,13 @@ class Comparison:
   left: str | tuple[str, str | None]
   op: str
   right: str | tuple[str, str | None]
+  margin: float = 0.0  # '>=' only: how much worse, in the metric's shown units, still counts as no worse
 
   def __post_init__(self):
     if self.op not in (">", ">="):
       raise ValueError(f"comparison operator {self.op!r}: use '>' or '>='")
+    if self.margin < 0 or (self.margin and self.op != ">="):
+      raise ValueError(f"comparison margin {self.margin}: a '>=' comparison's margin is >= 0; '>' has none")
     for side in ("left", "right"):
       value = getattr(self, side)
       object.__setattr__(self, side, (value, None) if isinstance(value, str) else tuple(value))
@@ -124,10 +135,13 @@ class Bound:
 @dataclasses.dataclass(frozen=True)
 class Claim:
   """A claim of the paper in words and the checks that decide it; `on_slc`, in plain words, what
-  the embedded benchmark can and cannot say about it (the report's summary, at the SLC profiles)."""
+  the embedded benchmark can and cannot say about it (the report's summary, at the SLC profiles);
+  `instrument`: not the paper's claim but the table's check that its recipe detects an effect that
+  must exist (module docstring)."""
   text: str
   checks: tuple[Comparison | Bound, ...]
   on_slc: str = ""
+  instrument: bool = False
 
   def __post_init__(self):
     if not self.checks:
@@ -213,16 +227,17 @@ def difference(left: Stat, right: Stat, confidence: float = CONFIDENCE) -> Diffe
   return Difference(mean, mean - half, mean + half, n, False)
 
 
-def compare(left: Stat, op: str, right: Stat) -> str:
-  """The verdict on `left op right` (module docstring)."""
+def compare(left: Stat, op: str, right: Stat, margin: float = 0.0) -> str:
+  """The verdict on `left op right`, '>=' within `margin` (module docstring)."""
   if left.missing or right.missing:
     return NOT_RUN
   diff = difference(left, right)
   if not diff.has_interval:
     return INCONCLUSIVE
-  if diff.high < 0:
+  if diff.high < -margin:
     return NOT_REPRODUCED
-  if (op == ">=" or diff.low > 0) and not left.at_chance:
+  shown = diff.low >= -margin if op == ">=" else diff.low > 0
+  if shown and not left.at_chance:
     return REPRODUCED
   return INCONCLUSIVE
 
@@ -256,21 +271,38 @@ def evaluate(claims: Sequence[Claim], stats: Mapping[tuple[str, str], Stat], col
     for check in claim.checks:
       checks += _comparisons(check, stats, columns) if isinstance(check, Comparison) else [_bound(check, values or {})]
     out.append({"claim": claim.text, "verdict": combine([c["verdict"] for c in checks]), "checks": checks,
-                "on_slc": claim.on_slc})
+                "on_slc": claim.on_slc, "instrument": claim.instrument})
+  if any(r["instrument"] and r["verdict"] != REPRODUCED for r in out):
+    for result in out:
+      if not result["instrument"]:
+        _instrument_failed(result)
   return out
+
+
+INSTRUMENT_FAILED = "the instrument claim is not reproduced, and an instrument that detects nothing finds everything no worse"
+
+
+def _instrument_failed(result: dict) -> None:
+  """A claim of a table whose instrument failed: its 'no worse' checks' reproduced -> inconclusive."""
+  for check in result["checks"]:
+    if check["op"] == ">=" and check["verdict"] == REPRODUCED and "difference" in check:
+      check["verdict"] = INCONCLUSIVE
+      check["text"] = check["text"].removesuffix(REPRODUCED) + f"{INCONCLUSIVE} ({INSTRUMENT_FAILED})"
+  result["verdict"] = combine([c["verdict"] for c in result["checks"]])
 
 
 def _comparisons(check: Comparison, stats, columns) -> list[dict]:
   out = []
   for (lrow, lcol), (rrow, rcol) in check.pairs(columns):
     left, right = (stats.get(key, Stat(float("nan"), 0.0, 0)) for key in ((lrow, lcol), (rrow, rcol)))
-    verdict = compare(left, check.op, right)
+    verdict = compare(left, check.op, right, check.margin)
     diff = None if left.missing or right.missing else difference(left, right)
     chance = lambda stat: " (at chance)" if stat.at_chance else ""  # noqa: E731
     where = (f"{lrow}{chance(left)} − {rrow}{chance(right)} [{lcol}]" if lcol == rcol else
              f"{lrow} [{lcol}]{chance(left)} − {rrow} [{rcol}]{chance(right)}")
-    out.append({"text": f"{where}: {_difference_text(diff, left, right, lrow, rrow)}, claimed {check.op}: {verdict}",
-                "verdict": verdict, "op": check.op,
+    claimed = f"{check.op} (within {check.margin:g})" if check.margin else check.op
+    out.append({"text": f"{where}: {_difference_text(diff, left, right, lrow, rrow)}, claimed {claimed}: {verdict}",
+                "verdict": verdict, "op": check.op, "margin": check.margin,
                 "difference": None if diff is None else diff._asdict(),
                 "left": {"row": lrow, "column": lcol, **_stat_json(left)},
                 "right": {"row": rrow, "column": rcol, **_stat_json(right)}})

@@ -1,4 +1,4 @@
-"""The peer and device sections of `lvmae bench` (lvmae/bench_points.py): their configurations, the
+"""The peer and device sections of `lvmae bench` (experiments/bench_points.py): their configurations, the
 device check run on a CPU at tiny shapes, one point measured in its own process, the memory budget."""
 import json
 
@@ -6,7 +6,8 @@ import pytest
 
 import cli
 import experiments
-from lvmae import bench_points, runs
+from experiments import bench_points
+from lvmae import runs
 
 
 def _stage(point):

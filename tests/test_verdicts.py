@@ -77,8 +77,9 @@ def test_only_seeds_present_in_both_cells_are_paired():
     (cell(20.0, 21.0, 19.0), ">", cell(15.0, 16.0, 14.0), "reproduced"),        # +5 on every seed
     (cell(15.0, 16.0, 14.0), ">", cell(20.0, 21.0, 19.0), "not reproduced"),
     (cell(12.0, 15.0, 11.0), ">", cell(10.0, 12.0, 10.0), "inconclusive"),      # +2 [-0.5, +4.5]
-    (cell(12.0, 15.0, 11.0), ">=", cell(10.0, 12.0, 10.0), "reproduced"),       # no worse: the interval reaches 0
-    (cell(10.0, 12.0, 10.0), ">=", cell(12.0, 15.0, 11.0), "reproduced"),       # -2 [-4.5, +0.5]: not shown worse
+    (cell(12.0, 15.0, 11.0), ">=", cell(10.0, 12.0, 10.0), "inconclusive"),     # +2 [-0.5, +4.5]: a loss not excluded
+    (cell(10.0, 12.0, 10.0), ">=", cell(12.0, 15.0, 11.0), "inconclusive"),     # -2 [-4.5, +0.5]: not shown worse either
+    (cell(12.0, 13.0, 14.0), ">=", cell(10.0, 11.0, 12.0), "reproduced"),       # +2 on every seed
     (cell(10.0, 12.0, 9.0), ">=", cell(15.0, 16.0, 14.0), "not reproduced"),    # interval below 0
     (cell(15.0, 15.0), ">=", cell(15.0, 15.0), "reproduced"),                   # equal: [0, 0]
     (cell(15.0, 15.0), ">", cell(15.0, 15.0), "inconclusive"),
@@ -104,7 +105,7 @@ def test_comparison_rules(left, op, right, expected):
     (Stat(20.0, 1.0, 3), ">", Stat(15.0, 1.0, 3), "reproduced"),       # +5, Welch df 4: [+2.7, +7.3]
     (Stat(15.0, 1.0, 3), ">", Stat(20.0, 1.0, 3), "not reproduced"),
     (Stat(20.0, 6.5, 3), ">", Stat(15.4, 4.7, 3), "inconclusive"),
-    (Stat(20.0, 6.5, 3), ">=", Stat(15.4, 4.7, 3), "reproduced"),
+    (Stat(20.0, 6.5, 3), ">=", Stat(15.4, 4.7, 3), "inconclusive"),    # +4.6, but the interval reaches -9
     (Stat(90.0, 0.0, 1), ">", Stat(10.0, 1.0, 3), "inconclusive"),     # one run: no spread to judge
     (Stat(12.8, 0.1, 3, True), ">=", Stat(12.8, 0.1, 3), "inconclusive"),
 ])
@@ -118,6 +119,48 @@ def test_cells_of_different_designs_fall_back_to_welch(left, op, right, expected
   supervised = Stat(*cell(10.0, 30.0, 50.0)[:5], paired_over=verdicts.OWN_SEEDS)
   assert not verdicts.paired(cell(11.0, 31.0, 51.0), supervised)
   assert verdicts.compare(cell(11.0, 31.0, 51.0), ">", supervised) == "inconclusive"  # paired, it would be +1 [1, 1]
+
+
+@pytest.mark.parametrize("margin,expected", [
+    (0.0, "inconclusive"),    # +2 [-0.48, +4.48]: a loss of 0.48 is not excluded
+    (0.4, "inconclusive"),
+    (0.5, "reproduced"),      # within 0.5: the interval excludes a loss of more than 0.5
+    (5.0, "reproduced"),
+])
+def test_no_worse_is_shown_within_a_margin(margin, expected):
+  left, right = cell(12.0, 15.0, 11.0), cell(10.0, 12.0, 10.0)  # differences 2, 3, 1: +2 [-0.484, +4.484]
+  assert verdicts.compare(left, ">=", right, margin) == expected
+  # Worse for sure but by less than the margin: still no worse within it; worse beyond it: not reproduced.
+  assert verdicts.compare(cell(9.0, 9.1, 8.9), ">=", cell(10.0, 10.0, 10.0), 1.5) == "reproduced"
+  assert verdicts.compare(cell(9.0, 9.1, 8.9), ">=", cell(10.0, 10.0, 10.0), 0.5) == "not reproduced"
+  with pytest.raises(ValueError, match="margin"):
+    Comparison("a", ">", "b", margin=1.0)
+  with pytest.raises(ValueError, match="margin"):
+    Comparison("a", ">=", "b", margin=-1.0)
+
+
+def test_a_failed_instrument_makes_every_no_worse_inconclusive_and_keeps_detected_differences():
+  """Untrained encoders all probe alike: 'no worse' holds for each pair, and says nothing. Where
+  the table's instrument claim (oracle > random) is not reproduced, such verdicts are inconclusive;
+  a difference the interval does detect keeps its verdict."""
+  flat = {("oracle", "x"): cell(16.0, 17.0, 16.5), ("random", "x"): cell(16.2, 16.4, 16.6),
+          ("adaptive", "x"): cell(16.1, 16.3, 16.4), ("none", "x"): cell(16.1, 16.3, 16.5),
+          ("flow", "x"): cell(20.0, 20.5, 21.0)}
+  claims = [Claim("instrument: oracle beats random", (Comparison("oracle", ">", "random"),), instrument=True),
+            Claim("adaptive no worse than none", (Comparison("adaptive", ">=", "none", margin=1.0),)),
+            Claim("flow beats none", (Comparison("flow", ">", "none"),)),
+            Claim("adaptive beats flow", (Comparison("adaptive", ">", "flow"),))]
+  ungated = verdicts.evaluate([c for c in claims if not c.instrument], flat, ["x"])
+  assert [r["verdict"] for r in ungated] == ["reproduced", "reproduced", "not reproduced"]
+  instrument, no_worse, detected, worse = verdicts.evaluate(claims, flat, ["x"])
+  assert instrument["verdict"] == "inconclusive" and instrument["instrument"]
+  assert no_worse["verdict"] == "inconclusive"
+  assert no_worse["checks"][0]["text"].endswith(f"claimed >= (within 1): inconclusive ({verdicts.INSTRUMENT_FAILED})")
+  assert (detected["verdict"], worse["verdict"]) == ("reproduced", "not reproduced")  # differences it did detect
+  # A passing instrument leaves the verdicts alone.
+  flat[("oracle", "x")] = cell(25.0, 26.0, 25.5)
+  assert [r["verdict"] for r in verdicts.evaluate(claims, flat, ["x"])] == [
+      "reproduced", "reproduced", "reproduced", "not reproduced"]
 
 
 @pytest.mark.parametrize("left,op,right,factor,offset,expected", [

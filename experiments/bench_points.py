@@ -130,7 +130,7 @@ def measure(sets: tuple[str, ...], warmup: int, steps: int) -> dict:
 
 def measure_in_subprocess(point: Point, warmup: int, steps: int, timeout: float = 1800) -> dict:
   """`measure` in a fresh Python process (its own peak memory); a failure is reported, not raised."""
-  command = [sys.executable, "-m", "lvmae.bench_points", json.dumps(list(point.sets)), str(warmup), str(steps)]
+  command = [sys.executable, "-m", "experiments.bench_points", json.dumps(list(point.sets)), str(warmup), str(steps)]
   try:
     proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
   except subprocess.TimeoutExpired:
