@@ -66,8 +66,11 @@ def component_params(stage: Pretrain | Finetune) -> dict[str, int]:
 
 
 def unrolled(stage: Pretrain | Finetune) -> Pretrain | Finetune:
-  """The same stage with every layer scan unrolled (identical numbers, every layer visible to XLA)."""
-  unroll = lambda spec: dataclasses.replace(spec, scan_unroll=True)  # noqa: E731
+  """The same stage with every layer scan unrolled (identical numbers, every layer visible to XLA);
+  blockwise attention counted as the same attention in one piece (its key-block scan would be
+  counted once)."""
+  unroll = lambda spec: dataclasses.replace(  # noqa: E731
+      spec, scan_unroll=True, attention_impl="xla" if spec.attention_impl == "blockwise" else spec.attention_impl)
   if isinstance(stage, Pretrain):
     return dataclasses.replace(stage, encoder=unroll(stage.encoder), decoder=unroll(stage.decoder))
   return dataclasses.replace(stage, encoder=unroll(stage.encoder), pretrained=None)

@@ -14,7 +14,7 @@ from lvmae.models.vit import MAEDecoder, VideoClassifier, VideoEncoder
 from lvmae.validation import ConfigError, PositiveFloat, PositiveInt, check_choice, check_fields
 
 REMAT_CHOICES = ("none", "full", "dots")
-ATTENTION_CHOICES = ("xla", "cudnn")
+ATTENTION_CHOICES = ("xla", "cudnn", "blockwise")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
@@ -26,7 +26,7 @@ class TransformerSpec:
   heads: PositiveInt
   mlp_ratio: PositiveFloat = 4.0
   remat: str = "full"          # rematerialisation of each layer in the scanned stack
-  attention_impl: str = "xla"  # jax.nn.dot_product_attention implementation
+  attention_impl: str = "xla"  # jax.nn.dot_product_attention implementation, or "blockwise"
   dtype: str = "float32"       # compute dtype; parameters stay float32
   scan_unroll: bool = False    # unroll the layer scan (lvmae.cost does, so XLA counts every layer)
 

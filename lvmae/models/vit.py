@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from lvmae.models.attention import blockwise_attention
 from lvmae.models.posembed import sincos_1d, split_width
 
 REMAT_POLICIES = {
@@ -30,7 +31,7 @@ REMAT_POLICIES = {
     "full": jax.checkpoint_policies.nothing_saveable,
     "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
 }
-ATTENTION_IMPLS = (None, "xla", "cudnn")
+ATTENTION_IMPLS = (None, "xla", "cudnn", "blockwise")
 # Where the classifier normalises: "after_pool" (VideoMAE's fc_norm: mean of the un-normalised
 # tokens, then LayerNorm) or "per_token" (the encoder's final LayerNorm on every token, mean, then
 # LayerNorm again).
@@ -68,7 +69,8 @@ def embed_positions(positions: jax.Array, grid: tuple[int, int, int], width: int
 class Attention(nnx.Module):
   """Multi-head self-attention: fused qkv Linear -> jax.nn.dot_product_attention -> projection.
 
-  attention_impl: None (jax picks), "xla", or "cudnn" (GPU flash attention; needs bf16/fp16).
+  attention_impl: None (jax picks), "xla", "cudnn" (GPU flash attention; needs bf16/fp16), or
+  "blockwise" (lvmae.models.attention: keys in blocks with an online softmax, no score matrix held).
   """
 
   def __init__(self, width: int, heads: int, *, attention_impl=None, dtype=jnp.float32,
@@ -86,7 +88,10 @@ class Attention(nnx.Module):
     b, length, width = x.shape
     qkv = self.qkv(x).reshape(b, length, 3, self.heads, width // self.heads)
     q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
-    out = jax.nn.dot_product_attention(q, k, v, implementation=self.attention_impl)
+    if self.attention_impl == "blockwise":
+      out = blockwise_attention(q, k, v)
+    else:
+      out = jax.nn.dot_product_attention(q, k, v, implementation=self.attention_impl)
     return self.proj(out.reshape(b, length, width))
 
 
