@@ -116,18 +116,21 @@ def cpu_budget_sets(steps: int, clips: int, probe_clips: int, learning_rate: flo
   says so in its note (`cpu_budget_note`) and checks its instrument at that recipe (oracle > random)."""
   data = tuple(f"{stage}data.num_train={clips}" for stage in CLIP_STAGES[1:])
   return (f"pretrained.schedule.steps={steps}", f"pretrained.schedule.warmup_steps={max(1, steps // 10)}",
-          f"pretrained.schedule.learning_rate={learning_rate!r}", *data, f"data.num_train={probe_clips}", f"data.num_eval={probe_clips}")
+          f"pretrained.schedule.learning_rate={learning_rate!r}", *data, f"data.num_train={probe_clips}",
+          f"data.num_eval={probe_clips}")
 
 
 def cpu_budget_note(steps: int, clips: int, probe_clips: int, learning_rate: float,
                     instrument: str | None = None) -> str:
   """The note of a table that runs `cpu_budget_sets(steps, clips, probe_clips, learning_rate)` at the
-  cpu profile; `instrument`: the table whose claim checks the instrument at this recipe (None: this one's)."""
+  cpu profile; `instrument`: the table whose claim checks the instrument at this recipe (None: this
+  one's)."""
   return (f"Shrunk at the cpu profile to fit its 90-minute budget: {steps} pre-training steps of 8 clips (the profile's "
           f"1600) at peak learning rate {learning_rate:g} (1e-3) over the first {clips:,} unlabelled clips, one pass "
           f"(20,000), and the probe fitted on {probe_clips:,} training clips and evaluated on {probe_clips:,} (2,000 "
-          f"each). The learning rate was raised after the instrument, at 1e-3, was inconclusive (+7.3 [-2.4, +16.9]); "
-          f"a pilot of its two cells at {learning_rate:g} chose it, and the instrument is checked again at this recipe: "
+          f"each). The learning rate was raised after the instrument, at 1e-3, was inconclusive "
+          f"(+7.3 [-2.4, +16.9]); a pilot of its two cells at {learning_rate:g} chose it, and the instrument is "
+          f"checked again at this recipe: "
           f"the oracle decoder mask must beat random (claim 'instrument'{f' of {instrument}' if instrument else ''}).")
 
 

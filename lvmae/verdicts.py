@@ -279,7 +279,8 @@ def evaluate(claims: Sequence[Claim], stats: Mapping[tuple[str, str], Stat], col
   return out
 
 
-INSTRUMENT_FAILED = "the instrument claim is not reproduced, and an instrument that detects nothing finds everything no worse"
+INSTRUMENT_FAILED = ("the instrument claim is not reproduced, and an instrument that detects nothing finds everything "
+                     "no worse")
 
 
 def _instrument_failed(result: dict) -> None:

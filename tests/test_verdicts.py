@@ -78,7 +78,7 @@ def test_only_seeds_present_in_both_cells_are_paired():
     (cell(15.0, 16.0, 14.0), ">", cell(20.0, 21.0, 19.0), "not reproduced"),
     (cell(12.0, 15.0, 11.0), ">", cell(10.0, 12.0, 10.0), "inconclusive"),      # +2 [-0.5, +4.5]
     (cell(12.0, 15.0, 11.0), ">=", cell(10.0, 12.0, 10.0), "inconclusive"),     # +2 [-0.5, +4.5]: a loss not excluded
-    (cell(10.0, 12.0, 10.0), ">=", cell(12.0, 15.0, 11.0), "inconclusive"),     # -2 [-4.5, +0.5]: not shown worse either
+    (cell(10.0, 12.0, 10.0), ">=", cell(12.0, 15.0, 11.0), "inconclusive"),     # -2 [-4.5, +0.5]: nor shown worse
     (cell(12.0, 13.0, 14.0), ">=", cell(10.0, 11.0, 12.0), "reproduced"),       # +2 on every seed
     (cell(10.0, 12.0, 9.0), ">=", cell(15.0, 16.0, 14.0), "not reproduced"),    # interval below 0
     (cell(15.0, 15.0), ">=", cell(15.0, 15.0), "reproduced"),                   # equal: [0, 0]

@@ -44,10 +44,17 @@ def _scores(q: jax.Array, k: jax.Array) -> jax.Array:
   return jnp.einsum("btnh,bsnh->bnts", q, k.astype(jnp.float32))
 
 
+def _scan_inputs(q, k, v, block):
+  """What both passes walk: the scaled float32 queries and, per key block, (keys, values, which
+  keys are real) shaped to broadcast against (B, N, T, block) scores."""
+  scaled = q.astype(jnp.float32) * q.shape[-1] ** -0.5
+  return scaled, (_key_blocks(k, block), _key_blocks(v, block), _valid(k.shape[1], block)[:, None, None, None, :])
+
+
 def _forward(q, k, v, block):
   """(output in q's dtype, log-sum-exp (B, N, T) float32)."""
   b, t, n, h = q.shape
-  scaled = q.astype(jnp.float32) * h ** -0.5
+  scaled, xs = _scan_inputs(q, k, v, block)
 
   def step(carry, xs):
     running_max, normaliser, acc = carry
@@ -63,7 +70,6 @@ def _forward(q, k, v, block):
 
   init = (jnp.full((b, n, t), -jnp.inf, jnp.float32), jnp.zeros((b, n, t), jnp.float32),
           jnp.zeros((b, t, n, h), jnp.float32))
-  xs = (_key_blocks(k, block), _key_blocks(v, block), _valid(k.shape[1], block)[:, None, None, None, :])
   (running_max, normaliser, acc), _ = jax.lax.scan(step, init, xs)
   out = acc / normaliser.transpose(0, 2, 1)[..., None]
   return out.astype(q.dtype), running_max + jnp.log(normaliser)
@@ -82,8 +88,7 @@ def _attention_fwd(q, k, v, block):
 
 def _attention_bwd(block, residuals, d_out):
   q, k, v, out, lse = residuals
-  h = q.shape[-1]
-  scaled = q.astype(jnp.float32) * h ** -0.5
+  scaled, xs = _scan_inputs(q, k, v, block)
   d_out = d_out.astype(jnp.float32)
   row_dot = jnp.einsum("btnh,btnh->bnt", d_out, out.astype(jnp.float32))  # sum_j P_ij dP_ij
 
@@ -97,10 +102,9 @@ def _attention_bwd(block, residuals, d_out):
     d_k = jnp.einsum("bnts,btnh->bsnh", d_scores, scaled)
     return d_q, (d_k, d_v)
 
-  xs = (_key_blocks(k, block), _key_blocks(v, block), _valid(k.shape[1], block)[:, None, None, None, :])
   d_q, (d_k, d_v) = jax.lax.scan(step, jnp.zeros(scaled.shape, jnp.float32), xs)
   length = k.shape[1]
-  return ((d_q * h ** -0.5).astype(q.dtype), _unblock(d_k, length).astype(k.dtype),
+  return ((d_q * q.shape[-1] ** -0.5).astype(q.dtype), _unblock(d_k, length).astype(k.dtype),
           _unblock(d_v, length).astype(v.dtype))
 
 
