@@ -8,8 +8,8 @@ count over the whole clip cannot be rebuilt from clip averages (Bayes-optimal to
 32-frame clips, 0.41 for one at stride 4, 1.0 for one 128-frame view). At the cpu profile every
 cell is a linear probe of its frozen encoder at the cell's evaluation view (ablations.kinds.probed.Probed),
 the multi-clip row's posteriors averaged over the four clips; the floors see 128 frames."""
-from ablations.spec import (CPU_BUDGET, LONG_RANGE, LVMAE_SETS, Claim, Comparison, CostRow, GridTable, Probed, clip_sets,
-                            cpu_budget_note, cpu_budget_sets, slc_sets)
+from ablations.spec import (LONG_RANGE, LONG_RANGE_NOTE, LONG_RANGE_SETS, LVMAE_SETS, Claim, Comparison, CostRow,
+                            GridTable, Probed, clip_sets)
 
 _PRETRAIN_STAGES = ("pretrained.", "pretrained.tokens.", "pretrained.importance.")
 _AT_128 = clip_sets(128, 1, ("",)) + ("token_drop=0.2",)
@@ -21,9 +21,8 @@ TABLE = GridTable(
     title="Pre-training length: 32 vs 128 frames (fine-tuned at 128), and 32-frame multi-clip",
     experiment="finetune",
     probed=Probed(floor_view=clip_sets(128, 1, ("",))),  # cpu: linear probes, floors at 128 frames
-    # SLC v2's long-range variant; at cpu also Table 1's budget recipe.
-    profile_sets={"smoke": slc_sets("long"), "cpu": slc_sets("long") + cpu_budget_sets(**CPU_BUDGET)},
-    note=cpu_budget_note(**CPU_BUDGET, instrument="Table 1"),
+    profile_sets=LONG_RANGE_SETS,  # SLC v2's long-range variant; at cpu also Table 1's budget recipe
+    note=LONG_RANGE_NOTE,
     rows={
         _SHORT: LVMAE_SETS + clip_sets(32, 4, _PRETRAIN_STAGES) + _AT_128,
         _LONG: LVMAE_SETS + clip_sets(128, 1, _PRETRAIN_STAGES) + _AT_128,

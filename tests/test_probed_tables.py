@@ -73,6 +73,22 @@ def test_probed_tables_at_one_recipe_share_their_floors_and_runs():
   assert table4c[(PIXELS_FLOOR, "top-1", None)] == table8[(PIXELS_FLOOR, "top-1", None)]
 
 
+def test_the_long_range_tables_run_table1s_cpu_recipe_so_their_common_cells_are_the_same_runs():
+  table2, table4c, table4d = _ids("2"), _ids("4c"), _ids("4d")
+  for seed in (0, 1, 2):
+    assert table2[("128-frame pre-training, fine-tuned at 128", "top-1", seed)] == table4c[("128 frames", "top-1", seed)]
+    assert table4d[("adaptive (15%)", "top-1", seed)] == table4c[("128 frames", "top-1", seed)]
+    assert table2[(RANDOM_INIT_FLOOR, "top-1", seed)] == table4c[(RANDOM_INIT_FLOOR, "top-1", seed)]
+  # Table 2's 32-frame row is probed at 128 frames, Table 4c's at 32: one pre-training, two probes.
+  short = {table_id: runs.build(next(c for c in ablations.get(table_id).cells("cpu") if c.row == row and c.seed == 0)
+                                .config("cpu")).features.pretrained
+           for table_id, row in (("2", "32-frame pre-training, fine-tuned at 128"), ("4c", "32 frames"))}
+  assert short["2"] == short["4c"] and short["2"].schedule.steps == 500 and short["2"].data.preset == "long"
+  for table_id in ("2", "4c", "4d", "8"):
+    note = ablations.get(table_id).at("cpu").note
+    assert "instrument' of Table 1" in note and "long-range variant, where it was not repeated" in note
+
+
 def test_table1s_cpu_budget_recipe_shrinks_pre_training_and_probe_and_keeps_every_cache_on_the_same_clips():
   cells = {(c.row, c.column): c for c in ablations.get("1").cells("cpu") if c.seed in (0, None)}
   flow = runs.build(cells[("flow (15%)", "FSQ-MagViT")].config("cpu"))
