@@ -12,6 +12,7 @@ stage by dotted path; the experiments' profiles, `lvmae run --stage` and the tab
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -193,6 +194,14 @@ def git_sha() -> str:
   return git("rev-parse", "HEAD") or "unknown"
 
 
+@functools.cache
+def code_state() -> dict:
+  """The commit the process's code came from and whether the tree had uncommitted changes, read
+  once per process (the first run it executes): a run computes with the code the process imported,
+  whatever is committed while a long grid runs."""
+  return {"git_sha": git_sha(), "git_dirty": bool(git("status", "--porcelain"))}
+
+
 def provenance(wall_seconds: float, resumed: bool) -> dict:
   import jax  # imported here so that listing and hashing configs stays light
   versions = {}
@@ -201,8 +210,7 @@ def provenance(wall_seconds: float, resumed: bool) -> dict:
       versions[package] = importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
       versions[package] = None
-  return {"git_sha": git_sha(), "git_dirty": bool(git("status", "--porcelain")),
-          "packages": versions, "python": platform.python_version(), "backend": jax.default_backend(),
+  return {**code_state(), "packages": versions, "python": platform.python_version(), "backend": jax.default_backend(),
           "devices": [str(d) for d in jax.devices()], "wall_seconds": wall_seconds, "resumed": resumed,
           "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
@@ -234,6 +242,7 @@ def execute(cfg: fdl.Buildable, runs_root: Path, stop_after: int | None = None, 
   Each run is computed by one process at a time (lvmae.run_lock): a run another process is
   computing is waited for, or, wait=False, raises run_lock.RunClaimed."""
   stage = build(cfg)  # validates the whole tree before anything compiles
+  code_state()  # the code this process runs, before any run takes time
   upstream = {name: execute(sub, runs_root, wait=wait) for name, sub in upstream_configs(cfg).items()}
   run_dir = Path(runs_root) / run_id(cfg)
   if is_finished(run_dir):

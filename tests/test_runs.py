@@ -1,4 +1,5 @@
-"""runs.seconds_left and compute_by_stage: a grid's time left and spent, from its runs' provenance."""
+"""runs.seconds_left and compute_by_stage (a grid's time left and spent, from its runs' provenance),
+and the code a run names."""
 import json
 
 from lvmae import runs
@@ -33,3 +34,16 @@ def test_compute_is_split_by_stage_and_sums_to_the_total(tmp_path):
   assert runs.compute_by_stage(tmp_path, ids) == {"tokenizer": 1500.0, "pretrain": 150.0, "precompute": 3300.0}
   assert list(runs.compute_by_stage(tmp_path, ids)) == ["tokenizer", "pretrain", "precompute"]
   assert sum(runs.compute_by_stage(tmp_path, ids).values()) == runs.compute_seconds(tmp_path, ids) == 4950.0
+
+
+def test_provenance_names_the_code_the_process_started_with_not_a_later_commit(monkeypatch):
+  head = {"rev-parse": "a" * 40, "status": ""}
+  monkeypatch.setattr(runs, "git", lambda *args: head[args[0]])
+  runs.code_state.cache_clear()
+  try:
+    runs.code_state()  # what `execute` reads before its first run
+    head.update({"rev-parse": "b" * 40, "status": " M lvmae/runs.py"})  # committed and edited mid-grid
+    record = runs.provenance(1.0, resumed=False)
+    assert (record["git_sha"], record["git_dirty"]) == ("a" * 40, False)
+  finally:
+    runs.code_state.cache_clear()
