@@ -29,7 +29,7 @@ TABLE = GridTable(
     row_metrics={"selection recall (%)": Measure("pretrained", "selection_recall", 100.0)},
     skip_rows={"paper": ("oracle (15%)",)},
     profile_sets={"cpu": cpu_budget_sets(**CPU_BUDGET)},
-    note=cpu_budget_note(**CPU_BUDGET),
+    profile_notes={"cpu": cpu_budget_note(**CPU_BUDGET)},
     claim="adaptive at 15% >= none at 100% and > every other strategy, for both targets; tokens > RGB",
     claims=(
         Claim("instrument (not the paper's): the oracle decoder mask beats random with RGB targets, so this "

@@ -22,7 +22,7 @@ TABLE = GridTable(
     experiment="finetune",
     probed=Probed(floor_view=clip_sets(128, 1, ("",))),  # cpu: linear probes, floors at 128 frames
     profile_sets=LONG_RANGE_SETS,  # SLC v2's long-range variant; at cpu also Table 1's budget recipe
-    note=LONG_RANGE_NOTE,
+    profile_notes={"cpu": LONG_RANGE_NOTE},
     rows={
         _SHORT: LVMAE_SETS + clip_sets(32, 4, _PRETRAIN_STAGES) + _AT_128,
         _LONG: LVMAE_SETS + clip_sets(128, 1, _PRETRAIN_STAGES) + _AT_128,

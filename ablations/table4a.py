@@ -27,7 +27,7 @@ TABLE = GridTable(
     seeds=(0, 1, 2),
     metric="top1",
     profile_sets={"cpu": cpu_budget_sets(**CPU_BUDGET)},  # Table 1's recipe: its paper row is Table 4b's best cell
-    note=cpu_budget_note(**CPU_BUDGET, instrument="Table 1"),
+    profile_notes={"cpu": cpu_budget_note(**CPU_BUDGET, instrument="Table 1")},
     row_metrics={"selection recall (%)": Measure("pretrained", "selection_recall", 100.0)},
     claim="some random tokens help; random alone is worse",
     claims=(

@@ -16,7 +16,7 @@ TABLE = GridTable(
     seeds=(0, 1, 2),
     metric="top1",
     profile_sets={"cpu": cpu_budget_sets(**CPU_BUDGET)},  # Table 1's recipe: its RGB and FSQ-MagViT cells are shared
-    note=cpu_budget_note(**CPU_BUDGET, instrument="Table 1"),
+    profile_notes={"cpu": cpu_budget_note(**CPU_BUDGET, instrument="Table 1")},
     claim="MAGVIT tokens +3.3 over RGB; adaptive FSQ-MagViT with adaptive decoder masking best",
     claims=(
         Claim("MAGVIT tokens beat RGB pixels, with either decoder mask (the +3.3 margin is not checked)",

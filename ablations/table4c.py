@@ -18,7 +18,7 @@ TABLE = GridTable(
     experiment="finetune",
     probed=Probed(floor_view=clip_sets(128, 1, ("",))),  # cpu: linear probes, floors at 128 frames
     profile_sets=LONG_RANGE_SETS,  # SLC v2's long-range variant; at cpu also Table 1's budget recipe
-    note=LONG_RANGE_NOTE,
+    profile_notes={"cpu": LONG_RANGE_NOTE},
     rows={f"{frames} frames": LVMAE_SETS + clip_sets(frames, stride) + (("token_drop=0.2",) if frames == 128 else ())
           for frames, stride in _FRAMES.items()},
     columns={"top-1": ()},

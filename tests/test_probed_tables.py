@@ -87,6 +87,8 @@ def test_the_long_range_tables_run_table1s_cpu_recipe_so_their_common_cells_are_
   for table_id in ("2", "4c", "4d", "8"):
     note = ablations.get(table_id).at("cpu").note
     assert "instrument' of Table 1" in note and "long-range variant, where it was not repeated" in note
+    for profile in ("smoke", "paper"):  # the recipe is the cpu profile's: its note is said there only
+      assert "Shrunk" not in ablations.get(table_id).at(profile).note
 
 
 def test_table1s_cpu_budget_recipe_shrinks_pre_training_and_probe_and_keeps_every_cache_on_the_same_clips():

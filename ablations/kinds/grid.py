@@ -110,18 +110,25 @@ class GridTable:
   # is reproduced, "<name>: FAIL" otherwise.
   pass_fail: str = ""
   note: str = ""                      # said below the table
+  # Optional: said below the table at one profile only, after `note` (e.g. how that profile shrank
+  # the recipe): profile -> text.
+  profile_notes: dict[str, str] | None = None
   # Optional: the profiles at which the cells are linear probes of the pre-trainings, with floors
   # (Probed); `at(profile)` gives the table as run there.
   probed: Probed | None = None
 
   def at(self, profile: str) -> GridTable:
-    """The table as built, run and collected at `profile`: itself, or at a Probed profile the same
-    grid of probes: every override moved by `as_probe` (the profile's `profile_sets` after the
+    """The table as built, run and collected at `profile`: itself (with the profile's note, if it
+    has one), or at a Probed profile the same grid of probes: every override moved by `as_probe` (the profile's `profile_sets` after the
     columns'), row metrics read from the probe's pre-training stage, and the two floors as rows,
     seeing the clips through the Probed `floor_view` and the profile's own clip overrides."""
-    if self.probed is None or profile not in self.probed.profiles:
-      return self
-    return as_probed(self, profile)
+    table = self
+    if profile in (self.profile_notes or {}):
+      table = dataclasses.replace(self, note=" ".join(n for n in (self.note, self.profile_notes[profile]) if n),
+                                  profile_notes=None)
+    if table.probed is None or profile not in table.probed.profiles:
+      return table
+    return as_probed(table, profile)
 
   def memory_configs(self) -> tuple[dict[str, fdl.Config], str, str] | None:
     """(row -> config, profile, reference row) of the memory column, or None."""
