@@ -85,8 +85,11 @@ def test_the_long_range_tables_run_table1s_cpu_recipe_so_their_common_cells_are_
            for table_id, row in (("2", "32-frame pre-training, fine-tuned at 128"), ("4c", "32 frames"))}
   assert short["2"] == short["4c"] and short["2"].schedule.steps == 500 and short["2"].data.preset == "long"
   for table_id in ("2", "4c", "4d", "8"):
+    floor = next(c for c in ablations.get(table_id).cells("cpu") if c.row == PIXELS_FLOOR)
+    features = runs.build(floor.config("cpu")).features
+    assert (features.data.num_train, features.data.num_eval) == (500, 500)  # half Table 1's probe clips
     note = ablations.get(table_id).at("cpu").note
-    assert "instrument' of Table 1" in note and "long-range variant, where it was not repeated" in note
+    assert "instrument' of Table 1" in note and "not repeated on this table's long-range clips" in note
     for profile in ("smoke", "paper"):  # the recipe is the cpu profile's: its note is said there only
       assert "Shrunk" not in ablations.get(table_id).at(profile).note
 
