@@ -156,4 +156,7 @@ TOKENIZER_SCALE = (
     "reproduced' here is weak evidence against a claim that rests on a tokenizer trained at scale on real video.")
 LONG_RANGE = (
     "SLC's long-range variant puts the signal in the data: its events last 2 frames, so a 32-frame stride-4 view sees "
-    "each with probability 1/2 (Bayes-optimal top-1 0.41) and a 128-frame view sees all (1.0). ")
+    "each with probability 1/2 (Bayes-optimal top-1 0.41) and a 128-frame view sees all (1.0). The data holding it "
+    "is not the probe reading it: at the cpu profile a mean-pooled linear probe of a 128-frame view reads no count "
+    "on this variant from any encoder, an untrained one included (Table 2's floors sit at chance), so its nulls "
+    "here are the instrument's, not the claim's. ")
