@@ -9,8 +9,8 @@ profile (ablations.kinds.probed.Probed; floors at 128 frames); at the paper prof
 Diving48, as the paper, and no oracle row (real data has no event masks). A column's dataset
 reaches a row's importance-score stage only where the row has one (ablations.kinds.common.Cell.sets_at).
 """
-from ablations.spec import (COMPARED_STRATEGIES, DECODER_STRATEGIES, LONG_RANGE_NOTE, LONG_RANGE_SETS, LVMAE_TARGET_SETS,
-                            Claim, Comparison, GridTable, Measure, Probed, clip_sets, dataset_sets)
+from ablations.spec import (COMPARED_STRATEGIES, DECODER_STRATEGIES, LONG_RANGE_NOTE, LONG_RANGE_SETS,
+                            LVMAE_TARGET_SETS, Claim, Comparison, GridTable, Measure, Probed, clip_sets, dataset_sets)
 
 _AT_128 = clip_sets(128, 1) + ("token_drop=0.2",)
 _ROWS = {label: LVMAE_TARGET_SETS + sets + _AT_128 for label, sets in DECODER_STRATEGIES.items()

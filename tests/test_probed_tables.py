@@ -75,8 +75,9 @@ def test_probed_tables_at_one_recipe_share_their_floors_and_runs():
 
 def test_the_long_range_tables_run_table1s_cpu_recipe_so_their_common_cells_are_the_same_runs():
   table2, table4c, table4d = _ids("2"), _ids("4c"), _ids("4d")
+  long_row = "128-frame pre-training, fine-tuned at 128"
   for seed in (0, 1, 2):
-    assert table2[("128-frame pre-training, fine-tuned at 128", "top-1", seed)] == table4c[("128 frames", "top-1", seed)]
+    assert table2[(long_row, "top-1", seed)] == table4c[("128 frames", "top-1", seed)]
     assert table4d[("adaptive (15%)", "top-1", seed)] == table4c[("128 frames", "top-1", seed)]
     assert table2[(RANDOM_INIT_FLOOR, "top-1", seed)] == table4c[(RANDOM_INIT_FLOOR, "top-1", seed)]
   # Table 2's 32-frame row is probed at 128 frames, Table 4c's at 32: one pre-training, two probes.

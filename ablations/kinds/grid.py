@@ -119,9 +119,10 @@ class GridTable:
 
   def at(self, profile: str) -> GridTable:
     """The table as built, run and collected at `profile`: itself (with the profile's note, if it
-    has one), or at a Probed profile the same grid of probes: every override moved by `as_probe` (the profile's `profile_sets` after the
-    columns'), row metrics read from the probe's pre-training stage, and the two floors as rows,
-    seeing the clips through the Probed `floor_view` and the profile's own clip overrides."""
+    has one), or at a Probed profile the same grid of probes: every override moved by `as_probe`
+    (the profile's `profile_sets` after the columns'), row metrics read from the probe's
+    pre-training stage, and the two floors as rows, seeing the clips through the Probed
+    `floor_view` and the profile's own clip overrides."""
     table = self
     if profile in (self.profile_notes or {}):
       table = dataclasses.replace(self, note=" ".join(n for n in (self.note, self.profile_notes[profile]) if n),
