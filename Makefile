@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-TABLES := acceptance 1 1-finetune 2 3 4a 4b 4c 4d 4e 5 6 7 8 9 10 11
+TABLES := acceptance acceptance-long 1 1-finetune 2 3 4a 4b 4c 4d 4e 5 6 7 8 9 10 11
 FIGURES := 1 3 4
 
 .PHONY: setup test test-all reproduce report $(addprefix reproduce-table-,$(TABLES)) \
@@ -28,8 +28,9 @@ test: setup
 test-all: setup
 	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "slow or not slow"
 
-reproduce: setup $(addprefix reproduce-table-,$(TABLES)) $(addprefix reproduce-figure-,$(FIGURES))
-	$(BIN)/lvmae report
+# Every table and figure in one process (its compiled programs shared), then the report.
+reproduce: setup
+	$(BIN)/lvmae reproduce $(TABLES) $(addprefix figure,$(FIGURES)) --profile $(PROFILE)
 
 # One explicit target per table and figure (make skips pattern rules for .PHONY targets).
 define table_rule

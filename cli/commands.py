@@ -48,14 +48,17 @@ def cmd_run(args) -> None:
 
 
 def cmd_reproduce(args) -> None:
-  """Asks the table to reproduce itself (its kind knows its cells, commands and collection), then
-  rebuilds the report from every collected table."""
-  table = ablations.get(args.table)
+  """Asks each table to reproduce itself (its kind knows its cells, commands and collection), in
+  the order given and in this one process (so its compiled programs are shared), then rebuilds the
+  report from every collected table."""
+  tables = [ablations.get(table_id) for table_id in args.table]  # every id checked before anything runs
+  if args.rows is not None and len(tables) > 1:
+    raise ValueError(f"--rows names one table's rows; {len(tables)} tables were given")
   options = Options(profile=args.profile, runs_dir=args.runs_dir, results_dir=args.results_dir,
                     paper_dir=args.paper_dir, data_root=args.data_root, seeds=args.seeds, rows=args.rows,
                     print_commands=args.print_commands, finished_only=args.finished_only,
                     skip_claimed=args.skip_claimed)
-  written = table.reproduce(options)
+  written = [path for table in tables for path in table.reproduce(options)]
   if not written:  # commands printed, nothing collected
     return
   path = report.write_report(args.results_dir / "tables", args.results_dir / "REPORT.md")

@@ -125,6 +125,8 @@ BAD_COMMANDS = [
     (["run", "pretrain", "--data-root", "/data", "--runs-dir", "RUNS"], "--data-root: this experiment reads no real"),
     (["run", "--runs-dir", "RUNS"], "run: the following arguments are required: name"),
     (["reproduce", "99", "--runs-dir", "RUNS"], "unknown table '99'"),
+    (["reproduce", "11", "99", "--runs-dir", "RUNS"], "unknown table '99'"),  # every id checked first
+    (["reproduce", "4a", "1", "--rows", "x", "--runs-dir", "RUNS"], "--rows names one table's rows; 2 tables"),
     (["reproduce", "4a", "--rows", "bogus", "--runs-dir", "RUNS"], "--rows ['bogus']: table 4a has"),
     (["reproduce", "4a", "--seeds", "7", "--runs-dir", "RUNS"], "--seeds [7]: table 4a has [0, 1, 2]"),
     (["reproduce", "4a", "--seeds", "-1", "--runs-dir", "RUNS"], "reproduce: argument --seeds: must be >= 0"),

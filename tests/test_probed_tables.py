@@ -127,3 +127,28 @@ def test_the_multi_clip_row_averages_four_views_and_the_collected_table_says_wha
   assert "linear probe" in note and "`token_drop=0.2`" in note
   with pytest.raises(ValueError, match="only a fine-tuning table"):
     GridTable(id="x", title="t", experiment="probe", rows={}, columns={"c": ()}, probed=Probed()).at("cpu")
+
+
+def test_the_long_range_acceptance_test_checks_the_long_range_tables_probe_on_their_clips_and_floors():
+  acceptance_long, acceptance, table2 = ablations.get("acceptance-long"), ablations.get("acceptance"), _ids("2")
+  assert acceptance_long.claims == acceptance.claims and acceptance_long.pass_fail
+  ids = _ids("acceptance-long")
+  for seed in (0, 1, 2):  # the floors are the long-range tables' own runs
+    assert ids[(RANDOM_INIT_FLOOR, "probe top-1", seed)] == table2[(RANDOM_INIT_FLOOR, "top-1", seed)]
+  assert ids[(PIXELS_FLOOR, "probe top-1", None)] == table2[(PIXELS_FLOOR, "top-1", None)]
+  long_row = next(c for c in ablations.get("2").cells("cpu") if c.row.startswith("128-frame") and c.seed == 0)
+  long_features = runs.build(long_row.config("cpu")).features
+  long_pretrain = long_features.pretrained
+  for cell in acceptance_long.cells("cpu"):
+    if cell.floor or cell.seed != 0:
+      continue
+    probe = runs.build(cell.config("cpu"))
+    pretrain = probe.features.pretrained
+    assert pretrain.masking.decoder_strategy == {"oracle (15%)": "oracle", "random (15%)": "random"}[cell.row]
+    assert pretrain.targets.kind == "rgb" and pretrain.masking.decoder_budget == 0.15
+    # the long-range tables' recipe and clips: only the decoder mask and the targets differ
+    assert (pretrain.schedule, pretrain.data, pretrain.sampling) == (
+        long_pretrain.schedule, long_pretrain.data, long_pretrain.sampling)
+    assert (probe.features.sampling, probe.features.data) == (long_features.sampling, long_features.data)
+  assert "Tables 2, 4c, 4d and 8" in acceptance_long.at("cpu").note and "500 pre-training steps" in \
+      acceptance_long.at("cpu").note

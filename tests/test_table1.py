@@ -72,7 +72,10 @@ def test_table1_smoke_end_to_end(tmp_path, capsys):
 
 
 def test_table11_model_card_comes_from_the_paper_config(tmp_path, capsys):
-  assert cli.main(["reproduce", "11", "--results-dir", str(tmp_path)]) == 0
+  assert cli.main(["reproduce", "10", "11", "--results-dir", str(tmp_path)]) == 0  # several tables: one call
+  assert "Table 10" in (tmp_path / "tables" / "table10.md").read_text()
+  report = (tmp_path / "REPORT.md").read_text()
+  assert report.index("Table 10") < report.index("Table 11")
   card = (tmp_path / "tables" / "table11.md").read_text()
   assert "| encoder width / depth / heads | 768 / 12 / 12 |" in card
   assert "| tubelet (t, h, w) | (2, 16, 16) |" in card

@@ -1,0 +1,48 @@
+"""The acceptance test of the long-range tables' instrument (not a table of the paper): the SLC v2
+acceptance test (ablations/acceptance.py, the same three checks) on SLC v2's long-range variant
+(`long`: 2-frame events), pre-trained and probed at 128 frames with the long-range tables' recipe
+(`LONG_RANGE_SETS`: at cpu, 500 pre-training steps, the probe on 500 clips each).
+
+Tables 2, 4c, 4d and 8 read linear probes of 128-frame encoders on these clips. Their rows differ
+in how the encoder was pre-trained; this test says whether that probe can tell two pre-trainings
+apart when one must be better (the oracle decoder mask, which reconstructs SLC's event tokens,
+against the random one, RGB targets, 15% budget). Its floors are the long-range tables' own (the
+same runs). Run: `make reproduce-table-acceptance-long PROFILE=cpu`.
+"""
+from ablations.acceptance import CLAIMS, COLUMN, ORACLE, RANDOM, STAGE
+from ablations.spec import (DECODER_STRATEGIES, LONG_RANGE_BUDGET, LONG_RANGE_SETS, RECONSTRUCTION_TARGETS, GridTable,
+                            as_probe, clip_sets, probe_floors, restaged)
+
+_RECIPE = "Tables 2, 4c, 4d and 8"
+_AT_128 = clip_sets(128, 1, ("",))  # the probe's clips (a fine-tuning's overrides, moved by as_probe)
+_PRETRAIN_AT_128 = clip_sets(128, 1, ("pretrained.",))
+# The profile's long-range overrides: those of the probe's clips apply to the rows and the floors, those
+# of the pre-training (`features.pretrained`) to the rows only (a floor does not pre-train).
+_PROBE_SETS = {profile: as_probe(sets) for profile, sets in LONG_RANGE_SETS.items()}
+_CLIPS = {profile: tuple(s for s in sets if not s.startswith(STAGE)) for profile, sets in _PROBE_SETS.items()}
+_PRETRAINING = {profile: tuple(s for s in sets if s.startswith(STAGE)) for profile, sets in _PROBE_SETS.items()}
+
+TABLE = GridTable(
+    id="acceptance-long",
+    title=("The long-range instrument: oracle vs random decoder mask (RGB targets, 15%) at 128 frames on the "
+           "long-range variant, under the linear probe"),
+    experiment="probe",
+    rows={row: restaged(DECODER_STRATEGIES[row] + RECONSTRUCTION_TARGETS["RGB pixels"] + _PRETRAIN_AT_128, STAGE)
+          + as_probe(_AT_128) for row in (ORACLE, RANDOM)},
+    columns={COLUMN: ()},
+    profile_columns={profile: {COLUMN: sets} for profile, sets in _PRETRAINING.items()},
+    profile_sets=_CLIPS,
+    seeds=(0, 1, 2),
+    metric="top1",
+    metric_label="probe top-1 (%)",
+    floors=probe_floors(as_probe(_AT_128)),
+    token_losses=STAGE,
+    skip_rows={"paper": (ORACLE,)},  # real data has no event tokens
+    pass_fail="Long-range acceptance test",
+    profile_notes={"cpu": (f"At the cpu profile the recipe is the long-range tables' ({_RECIPE}): "
+                           f"{LONG_RANGE_BUDGET['steps']} pre-training steps of 8 clips at peak learning rate "
+                           f"{LONG_RANGE_BUDGET['learning_rate']:g} over the first {LONG_RANGE_BUDGET['clips']:,} "
+                           f"unlabelled clips, and the probe fitted on {LONG_RANGE_BUDGET['probe_clips']:,} training "
+                           f"clips and evaluated on {LONG_RANGE_BUDGET['probe_clips']:,}.")},
+    claims=CLAIMS,
+)
