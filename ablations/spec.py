@@ -141,9 +141,10 @@ def cpu_budget_note(steps: int, clips: int, probe_clips: int, learning_rate: flo
 LONG_RANGE_BUDGET = {**CPU_BUDGET, "probe_clips": 500}
 LONG_RANGE_SETS = {"smoke": slc_sets("long"), "cpu": slc_sets("long") + cpu_budget_sets(**LONG_RANGE_BUDGET)}
 LONG_RANGE_NOTE = (cpu_budget_note(**LONG_RANGE_BUDGET, instrument="Table 1") + " The probe reads half the clips "
-                   "Table 1's does (1,000 each), as a 128-frame clip costs the encoder four times a 32-frame one; the "
-                   "instrument check ran on SLC v2's default variant with 1,000 clips each, and was not repeated on "
-                   "this table's long-range clips.")
+                   "Table 1's does (1,000 each), as a 128-frame clip costs the encoder four times a 32-frame one; Table "
+                   "1's instrument check ran on SLC v2's default variant with 1,000 clips each, and the long-range "
+                   "acceptance test (`acceptance-long`) repeats it on this table's clips: oracle vs random decoder mask, "
+                   "RGB targets, pre-trained and probed at 128 frames with this recipe, beside these floors.")
 
 # How much lower a top-1 (points) still counts as "no worse" in a '>=' claim (lvmae/verdicts.py): about
 # the spread of one probe's score on 1,000 clips, so a smaller difference is not one a cell can show.
@@ -159,4 +160,5 @@ LONG_RANGE = (
     "each with probability 1/2 (Bayes-optimal top-1 0.41) and a 128-frame view sees all (1.0). The data holding it "
     "is not the probe reading it: at the cpu profile a mean-pooled linear probe of a 128-frame view reads no count "
     "on this variant from any encoder, an untrained one included (Table 2's floors sit at chance), so its nulls "
-    "here are the instrument's, not the claim's. ")
+    "here are the instrument's, not the claim's; whether the probe can tell two pre-trainings apart on these clips "
+    "at all is the long-range acceptance test's question (`acceptance-long`). ")

@@ -90,7 +90,7 @@ def test_the_long_range_tables_run_table1s_cpu_recipe_so_their_common_cells_are_
     features = runs.build(floor.config("cpu")).features
     assert (features.data.num_train, features.data.num_eval) == (500, 500)  # half Table 1's probe clips
     note = ablations.get(table_id).at("cpu").note
-    assert "instrument' of Table 1" in note and "not repeated on this table's long-range clips" in note
+    assert "instrument' of Table 1" in note and "(`acceptance-long`) repeats it on this table's clips" in note
     for profile in ("smoke", "paper"):  # the recipe is the cpu profile's: its note is said there only
       assert "Shrunk" not in ablations.get(table_id).at(profile).note
 
