@@ -2,6 +2,7 @@
 overrides into stages a cell does not plug in, a per-row metric read from an upstream stage, and
 claims checked on the collected cells (on hand-written result.json files; nothing trains)."""
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -228,8 +229,8 @@ def test_finished_only_collects_the_finished_cells_and_runs_nothing(tmp_path, ca
     _finish(runs_dir / runs.run_id(cfg), {"top1": 0.2 + 0.1 * cell.seed})
     write_atomic(runs_dir / runs.run_id(cfg) / "provenance.json", json.dumps({"wall_seconds": 60.0}))
   before = sorted(p.name for p in runs_dir.iterdir())
-  args = ["reproduce", "4a", "--profile", "smoke", "--finished-only", "--rows", row, "--runs-dir", str(runs_dir),
-          "--results-dir", str(tmp_path / "results")]
+  args = ["reproduce", "4a", "--profile", "smoke", "--finished-only", "--rows", row, "--seeds", "0", "1", "2",
+          "--runs-dir", str(runs_dir), "--results-dir", str(tmp_path / "results")]
   assert cli.main(args) == 0
   assert "2 of 3 cells, 2 runs" in capsys.readouterr().out
   assert sorted(p.name for p in runs_dir.iterdir() if not p.name.startswith(".")) == before
@@ -283,3 +284,22 @@ def test_bad_floors_and_restaged_overrides_are_refused():
       "features.pretrained.seed=1", "features.pretrained.importance=@flow_scores")
   with pytest.raises(ValueError, match="not into the `pretrained` stage"):
     restaged(("seed=1",), "features.pretrained")
+
+
+def test_smoke_runs_each_tables_first_seed_unless_seeds_are_named(monkeypatch):
+  import ablations
+  import cli
+  from ablations.kinds.common import Options, selected
+  table = ablations.get("acceptance")
+  cells = table.cells("smoke")
+  seeds = lambda **kw: sorted({c.seed for c in selected(table, cells, Options(**kw)) if c.seed is not None})  # noqa: E731
+  assert seeds(profile="smoke") == [0] and seeds(profile="cpu") == [0, 1, 2]
+  assert seeds(profile="smoke", seeds=(1, 2)) == [1, 2]
+  assert any(c.seed is None for c in selected(table, cells, Options(profile="smoke")))  # the pixel floor stays
+  # ... and compiles without XLA's expensive CPU optimisations, once each, keeping the caller's flags
+  monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
+  cli._fast_compilation_at_smoke("cpu")
+  assert os.environ["XLA_FLAGS"] == "--xla_dump_to=/tmp/x"
+  cli._fast_compilation_at_smoke("smoke")
+  cli._fast_compilation_at_smoke("smoke")
+  assert os.environ["XLA_FLAGS"].split() == ["--xla_dump_to=/tmp/x", *cli.SMOKE_XLA_FLAGS]

@@ -128,15 +128,30 @@ def grid_cells(experiment: str, rows: dict[str, Sequence[str]], columns: dict[st
           for seed in seeds]
 
 
+# Seeds a table runs at a profile when --seeds names none: the smoke profile proves the pipeline, so it
+# runs each table's first seed only; elsewhere every seed.
+PROFILE_SEED_COUNT = {"smoke": 1}
+
+
+def chosen_seeds(table, options: Options) -> Sequence[int] | None:
+  """--seeds where given, else the first PROFILE_SEED_COUNT of the table's seeds at the profile
+  (None: all of them)."""
+  if options.seeds is not None:
+    return options.seeds
+  count = PROFILE_SEED_COUNT.get(options.profile)
+  return None if count is None else tuple(table.seeds)[:count]
+
+
 def selected(table, cells: list[Cell], options: Options) -> list[Cell]:
-  """The cells of `options.seeds` and `options.rows` when given (all otherwise); a deterministic
-  floor's one run (seed None) is in whatever the seeds."""
+  """The cells of the chosen seeds (`chosen_seeds`) and of `options.rows` when given (all rows
+  otherwise); a deterministic floor's one run (seed None) is in whatever the seeds."""
   rows = list(table.rows) + list(getattr(table, "floors", None) or {})
   for option, chosen, known in (("--seeds", options.seeds, table.seeds), ("--rows", options.rows, rows)):
     unknown = [c for c in chosen or () if c not in known]
     if unknown:
       raise ValueError(f"{option} {unknown}: table {table.id} has {list(known)}")
-  return [cell for cell in cells if (options.seeds is None or cell.seed is None or cell.seed in options.seeds)
+  seeds = chosen_seeds(table, options)
+  return [cell for cell in cells if (seeds is None or cell.seed is None or cell.seed in seeds)
           and (options.rows is None or cell.row in options.rows)]
 
 
