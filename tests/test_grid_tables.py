@@ -292,10 +292,12 @@ def test_smoke_runs_each_tables_first_seed_unless_seeds_are_named(monkeypatch):
   from ablations.kinds.common import Options, selected
   table = ablations.get("acceptance")
   cells = table.cells("smoke")
-  seeds = lambda **kw: sorted({c.seed for c in selected(table, cells, Options(**kw)) if c.seed is not None})  # noqa: E731
-  assert seeds(profile="smoke") == [0] and seeds(profile="cpu") == [0, 1, 2]
-  assert seeds(profile="smoke", seeds=(1, 2)) == [1, 2]
-  assert any(c.seed is None for c in selected(table, cells, Options(profile="smoke")))  # the pixel floor stays
+  seeds = lambda built_at, **kw: sorted({c.seed for c in selected(table, cells, Options(**kw), built_at)  # noqa: E731
+                                        if c.seed is not None})
+  assert seeds("smoke") == [0] and seeds("cpu") == [0, 1, 2]
+  assert seeds("smoke", seeds=(1, 2)) == [1, 2]
+  assert seeds("paper", profile="smoke") == [0, 1, 2]  # the profile the cells are built at (real-data tables)
+  assert any(c.seed is None for c in selected(table, cells, Options(), "smoke"))  # the pixel floor stays
   # ... and compiles without XLA's expensive CPU optimisations, once each, keeping the caller's flags
   monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
   cli._fast_compilation_at_smoke("cpu")

@@ -133,31 +133,31 @@ def grid_cells(experiment: str, rows: dict[str, Sequence[str]], columns: dict[st
 PROFILE_SEED_COUNT = {"smoke": 1}
 
 
-def chosen_seeds(table, options: Options) -> Sequence[int] | None:
-  """--seeds where given, else the first PROFILE_SEED_COUNT of the table's seeds at the profile
-  (None: all of them)."""
+def chosen_seeds(table, options: Options, profile: str) -> Sequence[int] | None:
+  """--seeds where given, else the first PROFILE_SEED_COUNT of the table's seeds at `profile`, the
+  one its cells are built at (None: all of them)."""
   if options.seeds is not None:
     return options.seeds
-  count = PROFILE_SEED_COUNT.get(options.profile)
+  count = PROFILE_SEED_COUNT.get(profile)
   return None if count is None else tuple(table.seeds)[:count]
 
 
-def selected(table, cells: list[Cell], options: Options) -> list[Cell]:
-  """The cells of the chosen seeds (`chosen_seeds`) and of `options.rows` when given (all rows
-  otherwise); a deterministic floor's one run (seed None) is in whatever the seeds."""
+def selected(table, cells: list[Cell], options: Options, profile: str) -> list[Cell]:
+  """The cells, built at `profile`, of the chosen seeds (`chosen_seeds`) and of `options.rows` when
+  given (all rows otherwise); a deterministic floor's one run (seed None) is in whatever the seeds."""
   rows = list(table.rows) + list(getattr(table, "floors", None) or {})
   for option, chosen, known in (("--seeds", options.seeds, table.seeds), ("--rows", options.rows, rows)):
     unknown = [c for c in chosen or () if c not in known]
     if unknown:
       raise ValueError(f"{option} {unknown}: table {table.id} has {list(known)}")
-  seeds = chosen_seeds(table, options)
+  seeds = chosen_seeds(table, options, profile)
   return [cell for cell in cells if (seeds is None or cell.seed is None or cell.seed in seeds)
           and (options.rows is None or cell.row in options.rows)]
 
 
 def cell_configs(table, cells: list[Cell], profile: str, options: Options) -> list[tuple[Cell, fdl.Config]]:
   """(cell, config) of the selected `cells` at `profile`, pointed at `options.data_root`."""
-  cfgs = [(cell, cell.config(profile)) for cell in selected(table, cells, options)]
+  cfgs = [(cell, cell.config(profile)) for cell in selected(table, cells, options, profile)]
   if options.data_root is not None:
     cfgs = [(cell, experiments.set_data_root(cfg, options.data_root)) for cell, cfg in cfgs]
   return cfgs
