@@ -141,10 +141,11 @@ def cpu_budget_note(steps: int, clips: int, probe_clips: int, learning_rate: flo
 LONG_RANGE_BUDGET = {**CPU_BUDGET, "probe_clips": 500}
 LONG_RANGE_SETS = {"smoke": slc_sets("long"), "cpu": slc_sets("long") + cpu_budget_sets(**LONG_RANGE_BUDGET)}
 LONG_RANGE_NOTE = (cpu_budget_note(**LONG_RANGE_BUDGET, instrument="Table 1") + " The probe reads half the clips "
-                   "Table 1's does (1,000 each), as a 128-frame clip costs the encoder four times a 32-frame one; Table "
-                   "1's instrument check ran on SLC v2's default variant with 1,000 clips each, and the long-range "
-                   "acceptance test (`acceptance-long`) repeats it on this table's clips: oracle vs random decoder mask, "
-                   "RGB targets, pre-trained and probed at 128 frames with this recipe, beside these floors.")
+                   "Table 1's does (1,000 each), as a 128-frame clip costs the encoder four times a 32-frame one; "
+                   "Table 1's instrument check ran on SLC v2's default variant with 1,000 clips each, and the "
+                   "long-range acceptance test (`acceptance-long`) repeats it on this table's clips: oracle vs random "
+                   "decoder mask, RGB targets, pre-trained and probed at 128 frames with this recipe, beside these "
+                   "floors.")
 
 # How much lower a top-1 (points) still counts as "no worse" in a '>=' claim (lvmae/verdicts.py): about
 # the spread of one probe's score on 1,000 clips, so a smaller difference is not one a cell can show.
