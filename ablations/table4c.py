@@ -17,7 +17,7 @@ TABLE = GridTable(
     title="Clip length: 16 / 32 / 64 / 128 frames (adaptive targets and decoder mask, 15% budget)",
     experiment="finetune",
     probed=Probed(floor_view=clip_sets(128, 1, ("",))),  # cpu: linear probes, floors at 128 frames
-    profile_sets=LONG_RANGE_SETS,  # SLC v2's long-range variant; at cpu also Table 1's budget recipe
+    profile_sets=LONG_RANGE_SETS,  # SLC v2's long-range variant; at cpu the long-range recipe
     profile_notes={"cpu": LONG_RANGE_NOTE},
     rows={f"{frames} frames": LVMAE_SETS + clip_sets(frames, stride) + (("token_drop=0.2",) if frames == 128 else ())
           for frames, stride in _FRAMES.items()},

@@ -17,6 +17,7 @@ def test_rows_pretrain_and_finetune_at_their_own_lengths():
   assert cells["128-frame pre-training, fine-tuned at 128"].pretrained.sampling.num_frames == 128
   multi = cells["32 frames, 4 clips at evaluation"]
   assert (multi.sampling.num_frames, multi.sampling.stride, multi.sampling.eval_clips) == (32, 1, 4)
+  assert multi.pretrained == short.pretrained  # one 32-frame model for both 32-frame rows
   (cfg, profile, budget), = table.cost_configs().values()
   stage = runs.build(cfg)
   assert profile == "paper" and budget == 16.0

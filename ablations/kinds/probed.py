@@ -86,9 +86,12 @@ class Probed:
   """A fine-tuning GridTable measured by the linear probe at some profiles (SLC.md: the cpu
   profile's primary metric): there each cell is the probe (`probe`) of the same pre-training
   (overrides moved by `as_probe`), and the two floors (`probe_floors`, seeing the clips through
-  `floor_view`) are rows. At the other profiles the cells fine-tune, the paper's protocol."""
+  `floor_view`) are rows. At the other profiles the cells fine-tune, the paper's protocol.
+  `token_losses`: there also show each row's pre-training token-type losses (GridTable.token_losses),
+  which say whether the MAE learned SLC's events at all."""
   profiles: Sequence[str] = ("cpu",)
   floor_view: Sequence[str] = ()      # the floors' clips, as a fine-tuning's overrides (e.g. 128 frames)
+  token_losses: bool = False
 
 
 def as_probed(table, profile: str):
@@ -114,4 +117,5 @@ def as_probed(table, profile: str):
       rows={row: as_probe(sets) for row, sets in table.rows.items()},
       columns={column: as_probe(tuple(sets) + last) for column, sets in table.columns_at(profile).items()},
       profile_columns=None, profile_sets=None, row_metrics=moved or None,
+      token_losses=stage if table.probed.token_losses else table.token_losses,
       floors={**probe_floors(as_probe(view)), **(table.floors or {})})
