@@ -152,9 +152,9 @@ def test_the_long_range_acceptance_test_checks_the_long_range_tables_probe_on_th
   for seed in (0, 1, 2):  # the floors are the long-range tables' own runs
     assert ids[(RANDOM_INIT_FLOOR, "probe top-1", seed)] == table2[(RANDOM_INIT_FLOOR, "top-1", seed)]
   assert ids[(PIXELS_FLOOR, "probe top-1", None)] == table2[(PIXELS_FLOOR, "top-1", None)]
-  short_row = next(c for c in ablations.get("2").cells("cpu") if c.row.startswith("32-frame") and c.seed == 0)
-  short_features = runs.build(short_row.config("cpu")).features  # pre-trained at 32 frames, probed at 128
-  short_pretrain = short_features.pretrained
+  long_row = next(c for c in ablations.get("2").cells("cpu") if c.row.startswith("128-frame") and c.seed == 0)
+  long_features = runs.build(long_row.config("cpu")).features
+  long_pretrain = long_features.pretrained
   for cell in acceptance_long.cells("cpu"):
     if cell.floor or cell.seed != 0:
       continue
@@ -162,11 +162,10 @@ def test_the_long_range_acceptance_test_checks_the_long_range_tables_probe_on_th
     pretrain = probe.features.pretrained
     assert pretrain.masking.decoder_strategy == {"oracle (15%)": "oracle", "random (15%)": "random"}[cell.row]
     assert pretrain.targets.kind == "rgb" and pretrain.masking.decoder_budget == 0.15
-    # Table 2's 32-frame pre-training and its probe at 128 frames: only the decoder mask and the targets differ
+    # Table 2's 128-frame pre-training and probe: only the decoder mask and the targets differ
     assert (pretrain.schedule, pretrain.data, pretrain.sampling) == (
-        short_pretrain.schedule, short_pretrain.data, short_pretrain.sampling)
-    assert (pretrain.sampling.num_frames, pretrain.sampling.stride) == (32, 4)
-    assert (probe.features.sampling, probe.features.data) == (short_features.sampling, short_features.data)
-    assert probe.features.sampling.num_frames == 128
+        long_pretrain.schedule, long_pretrain.data, long_pretrain.sampling)
+    assert pretrain.sampling.num_frames == probe.features.sampling.num_frames == 128
+    assert (probe.features.sampling, probe.features.data) == (long_features.sampling, long_features.data)
   note = acceptance_long.at("cpu").note
-  assert "Tables 2, 4c, 4d and 8" in note and "1600 steps" in note and "32 frames, stride 4" in note
+  assert "Tables 2, 4c, 4d and 8" in note and "1600 steps" in note and "pre-train at 128 frames" in note
