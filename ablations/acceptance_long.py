@@ -35,7 +35,9 @@ TABLE = GridTable(
     columns={COLUMN: ()},
     profile_columns={profile: {COLUMN: sets} for profile, sets in _PRETRAINING.items()},
     profile_sets=_CLIPS,
-    seeds=(0, 1, 2),
+    # Five paired seeds, fixed before seeds 3 and 4 ran: at three (+6.8 [-0.0, +13.6], README) the
+    # interval's width, not its sign, decided; the verdict is read once, at five.
+    seeds=(0, 1, 2, 3, 4),
     metric="top1",
     metric_label="probe top-1 (%)",
     floors=probe_floors(as_probe(_AT_128)),
