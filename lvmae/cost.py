@@ -14,15 +14,25 @@ embeddings are left out. Components:
 XLA's FLOPs come from a lowering with the layer scans unrolled (`cost_analysis()` counts a scan
 body once); memory (arguments, outputs, temporaries) from the configured lowering, scanned and
 rematerialised as it will run, on the default backend.
+
+A compiled analysis of a paper-scale step takes seconds to minutes (lowering alone is ~1 s per ViT-B
+128-frame step); `memoised` keeps its numbers on disk, keyed by what determines them: the config's
+hash, lvmae's source files, jax's version and the backend.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
+import json
 import time
+from pathlib import Path
 from typing import Callable, Sequence
 
 import jax
 from flax import nnx
+
+from lvmae.atomic import write_atomic
 
 from lvmae.models.specs import TransformerSpec
 from lvmae.models.vit import count_params
@@ -120,18 +130,50 @@ def analyse(stage: Pretrain | Finetune, compiled: bool = True) -> dict:
   return result
 
 
-def most_frames_within(build: Callable[[int], Pretrain | Finetune], budget_bytes: float,
+def most_frames_within(memory_at: Callable[[int], dict], budget_bytes: float,
                        choices: Sequence[int], measure: str = "total_bytes") -> tuple[int | None, dict[int, int]]:
-  """The largest frame count of `choices` whose train step (`build(frames)`) needs at most
-  `budget_bytes` of `measure` (a `compiled_memory` key), by binary search (memory grows with
-  frames), and the bytes measured on the way; None when even the smallest does not fit."""
+  """The largest frame count of `choices` whose train step needs at most `budget_bytes` of `measure`
+  (a key of `memory_at(frames)`, which is `compiled_memory` of that step's stage or its memoised
+  value), by binary search (memory grows with frames), and the bytes measured on the way; None when
+  even the smallest does not fit."""
   choices, measured = sorted(choices), {}
   low, high, best = 0, len(choices) - 1, None
   while low <= high:
     mid = (low + high) // 2
-    measured[choices[mid]] = compiled_memory(build(choices[mid]))[measure]
+    measured[choices[mid]] = memory_at(choices[mid])[measure]
     if measured[choices[mid]] <= budget_bytes:
       best, low = choices[mid], mid + 1
     else:
       high = mid - 1
   return best, measured
+
+
+@functools.cache
+def code_fingerprint() -> str:
+  """sha256 over lvmae's source files, jax's and jaxlib's versions and the default backend and device
+  kind: everything a compiled analysis of a given config depends on."""
+  root, digest = Path(__file__).resolve().parent, hashlib.sha256()
+  for path in sorted(root.rglob("*.py")):
+    digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+  import jaxlib
+  device = jax.devices()[0]
+  digest.update(f"{jax.__version__} {jaxlib.__version__} {device.platform} {device.device_kind}".encode())
+  return digest.hexdigest()
+
+
+def memoised(directory: Path | None, kind: str, config_id: str, compute: Callable[[], dict]) -> dict:
+  """`compute()` (a JSON-able dict: an analysis of the stage whose config's hash is `config_id`, a
+  run id), kept under `directory` as `<kind>-<hash>.json`, the hash over `config_id` and
+  `code_fingerprint()`: a later
+  call with the same config, code and backend reads it instead of lowering and compiling again.
+  Without a directory, `compute()`."""
+  if directory is None:
+    return compute()
+  key = hashlib.sha256(f"{kind}\0{config_id}\0{code_fingerprint()}".encode()).hexdigest()[:20]
+  path = Path(directory) / f"{kind}-{key}.json"
+  if path.exists():
+    return json.loads(path.read_text())
+  result = compute()
+  path.parent.mkdir(parents=True, exist_ok=True)
+  write_atomic(path, json.dumps(result, sort_keys=True))
+  return json.loads(path.read_text())  # what a later call reads (JSON's lists for tuples)

@@ -24,3 +24,13 @@ def needs(strategies=("uniform", "running_cell", "flow", "everest", "oracle"), f
   experiments.registry._load()
   if flow_scores and "flow_scores" not in experiments.EXPERIMENTS:
     pytest.skip("experiments has no `flow_scores` stage yet")
+
+
+def refuse_to_compile(monkeypatch) -> None:
+  """Makes any compiled analysis (lvmae.cost) fail the test: a memoised one must be read instead."""
+  from lvmae import cost
+
+  def refuse(stage, *args, **kwargs):
+    raise AssertionError(f"compiled a {type(stage).__name__} step again")
+  monkeypatch.setattr(cost, "compiled_memory", refuse)
+  monkeypatch.setattr(cost, "analyse", refuse)

@@ -63,3 +63,18 @@ def test_cli_writes_the_analysis(tmp_path, capsys):
   assert result["stage"] == "Pretrain" and "compiled" not in result
   assert result["macs_per_clip"]["total"] == sum(v for k, v in result["macs_per_clip"].items() if k != "total")
   assert "decoder" in capsys.readouterr().out
+
+
+def test_memoised_computes_once_per_config_and_code(tmp_path, monkeypatch):
+  calls = []
+  compute = lambda: calls.append(1) or {"total_bytes": 7, "grid": (1, 2)}  # noqa: E731
+  first = cost.memoised(tmp_path, "memory", "pretrain-abc", compute)
+  assert first == {"total_bytes": 7, "grid": [1, 2]} and len(calls) == 1  # as a later call reads it
+  assert cost.memoised(tmp_path, "memory", "pretrain-abc", compute) == first and len(calls) == 1
+  cost.memoised(tmp_path, "memory", "pretrain-abd", compute)  # another config
+  cost.memoised(tmp_path, "analysis", "pretrain-abc", compute)  # another analysis of it
+  monkeypatch.setattr(cost, "code_fingerprint", lambda: "other code")
+  cost.memoised(tmp_path, "memory", "pretrain-abc", compute)
+  assert len(calls) == 4
+  cost.memoised(None, "memory", "pretrain-abc", compute)  # nowhere to keep it: computed
+  assert len(calls) == 5 and len(list(tmp_path.glob("*.json"))) == 4

@@ -7,6 +7,7 @@ import pytest
 import ablations
 from ablations.spec import CostFigure
 from lvmae import cost, runs
+from tests.conftest import refuse_to_compile
 
 SMALL = CostFigure(
     id="figure1", title="small", experiment="pretrain", profile="smoke",
@@ -16,8 +17,9 @@ SMALL = CostFigure(
     x_label="decoder token budget", memory_budget_gib=1.0, memory_budget_label="1 GiB")
 
 
-def test_cost_figure_writes_memory_and_flops_that_shrink_with_the_budget(tmp_path):
-  SMALL.collect({label: SMALL.config(label) for label in SMALL.points}, tmp_path)
+def test_cost_figure_writes_memory_and_flops_that_shrink_with_the_budget(tmp_path, monkeypatch):
+  cfgs = {label: SMALL.config(label) for label in SMALL.points}
+  SMALL.collect(cfgs, tmp_path, tmp_path / "runs")
   df = pd.read_csv(tmp_path / "figures" / "figure1.csv")
   assert list(df.point) == ["100%", "50%", "15%"]
   assert df.gflops.is_monotonic_decreasing and df.temp_gib.is_monotonic_decreasing
@@ -25,6 +27,9 @@ def test_cost_figure_writes_memory_and_flops_that_shrink_with_the_budget(tmp_pat
   assert (tmp_path / "figures" / "figure1.png").stat().st_size > 0
   meta = json.loads((tmp_path / "figures" / "figure1.json").read_text())
   assert meta["num_runs"] == 0 and len(meta["points"]) == 3
+  refuse_to_compile(monkeypatch)  # a second call reads the memoised analyses
+  SMALL.collect(cfgs, tmp_path, tmp_path / "runs")
+  pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "figures" / "figure1.csv"), df)
 
 
 def test_registered_figure1_is_vit_b_at_128_frames_from_100_to_5_percent():

@@ -1,6 +1,7 @@
 """What every table kind shares: the options of `lvmae reproduce` (Options), a cell of a grid (Cell,
 grid_cells, seed_sets), and running a grid's cells: each run once, upstream first (unique_runs), as
-printed commands (print_commands) or executed with a progress line (execute_all).
+printed commands (print_commands) or executed with a progress line (execute_all); and XLA's
+compiled analyses of a config's step, memoised beside the runs (compiled_memory, compiled_analysis).
 
 A cell is an experiment name plus `--set` overrides, so that every cell can be printed as one
 self-contained `lvmae run` command.
@@ -14,7 +15,7 @@ from typing import Sequence
 import fiddle as fdl
 
 import experiments
-from lvmae import run_lock, runs
+from lvmae import cost, run_lock, runs
 
 # Upstream stages a cell may plug in (`pretrained.importance=@name`); absent (None) otherwise. An
 # override into one is an error where the cell does not plug it in, unless written `<stage>?.<field>`
@@ -22,6 +23,7 @@ from lvmae import run_lock, runs
 OPTIONAL_STAGES = ("pretrained.tokens", "pretrained.importance", "features.pretrained.tokens",
                    "features.pretrained.importance")
 WHERE_PLUGGED = "?."
+ANALYSES = ".analyses"  # under a runs directory: memoised compiled analyses (lvmae.cost.memoised)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +46,19 @@ def trains_no_grid(table, options: Options) -> None:
   if options.finished_only:
     raise ValueError(f"--finished-only collects the finished cells of a grid; {table.id} is a "
                      f"{type(table).__name__}, which trains no grid")
+
+
+def compiled_memory(cfg: fdl.Buildable, runs_dir: Path | None) -> dict:
+  """XLA's memory of `cfg`'s train step (lvmae.cost.compiled_memory), memoised under `runs_dir`."""
+  return cost.memoised(runs_dir and Path(runs_dir) / ANALYSES, "memory", runs.run_id(cfg),
+                       lambda: cost.compiled_memory(runs.build(cfg)))
+
+
+def compiled_analysis(cfg: fdl.Buildable, runs_dir: Path | None) -> dict:
+  """Analytic and XLA's compiled cost of `cfg`'s train step (lvmae.cost.analyse), memoised under
+  `runs_dir`."""
+  return cost.memoised(runs_dir and Path(runs_dir) / ANALYSES, "analysis", runs.run_id(cfg),
+                       lambda: cost.analyse(runs.build(cfg)))
 
 
 @dataclasses.dataclass(frozen=True)

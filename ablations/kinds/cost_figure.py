@@ -12,8 +12,8 @@ import fiddle as fdl
 import pandas as pd
 
 import experiments
-from ablations.kinds.common import Options, trains_no_grid
-from lvmae import cost, figures, report, runs
+from ablations.kinds.common import Options, compiled_analysis, trains_no_grid
+from lvmae import figures, report, runs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,19 +48,20 @@ class CostFigure:
         print(f"lvmae cost {self.experiment} --profile {self.profile} {sets}  # {label}")
       return []
     runs.enable_compilation_cache(options.runs_dir)
-    return [self.collect({label: self.config(label) for label in self.points}, options.results_dir)]
+    return [self.collect({label: self.config(label) for label in self.points}, options.results_dir,
+                         options.runs_dir)]
 
-  def collect(self, cfgs: dict, results: Path) -> Path:
+  def collect(self, cfgs: dict, results: Path, runs_dir: Path | None = None) -> Path:
     """XLA's memory and FLOPs of one train step per point (`cfgs`: label -> config), drawn and
-    tabulated under results/figures/."""
-    return _collect(self, cfgs, results)
+    tabulated under results/figures/; the analyses memoised under `runs_dir` (where given)."""
+    return _collect(self, cfgs, results, runs_dir)
 
 
-def _collect(figure: CostFigure, cfgs: dict, results) -> Path:
+def _collect(figure: CostFigure, cfgs: dict, results, runs_dir) -> Path:
   """The body of CostFigure.collect (which see)."""
   start, rows = time.perf_counter(), []
   for label, cfg in cfgs.items():
-    analysis = cost.analyse(runs.build(cfg))
+    analysis = compiled_analysis(cfg, runs_dir)
     compiled = analysis["compiled"]
     rows.append({"point": label, "memory_gib": compiled["total_bytes"] / 2**30,
                  "argument_gib": compiled["argument_bytes"] / 2**30, "temp_gib": compiled["temp_bytes"] / 2**30,

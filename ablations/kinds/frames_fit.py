@@ -13,7 +13,7 @@ import fiddle as fdl
 import pandas as pd
 
 import experiments
-from ablations.kinds.common import Options, trains_no_grid
+from ablations.kinds.common import Options, compiled_analysis, compiled_memory, trains_no_grid
 from lvmae import cost, report, runs
 
 
@@ -67,7 +67,8 @@ class FramesFitTable:
 
   def collect(self, pretrain_config, finetune_config, runs_dir: Path, results: Path) -> Path:
     """Per size, the most frames within the reference's memory (XLA's compiled analysis), analytic
-    and compiled compute there, and top-1 of a finished fine-tuning run if any (under `runs_dir`).
+    and compiled compute there (memoised under `runs_dir`: a second call compiles nothing), and
+    top-1 of a finished fine-tuning run if any (under `runs_dir`).
     `pretrain_config(size, frames)` / `finetune_config(size, frames)` build the configs (the
     table's own `config` and `finetune_config`, or a test's)."""
     return _collect(self, pretrain_config, finetune_config, runs_dir, results)
@@ -77,17 +78,16 @@ def _collect(table: FramesFitTable, pretrain_config, finetune_config, runs_dir, 
   """The body of FramesFitTable.collect (which see)."""
   start = time.perf_counter()
   ref_size, ref_frames = table.reference
-  budget = cost.compiled_memory(runs.build(pretrain_config(ref_size, ref_frames)))[table.measure]
+  budget = compiled_memory(pretrain_config(ref_size, ref_frames), runs_dir)[table.measure]
   rows = []
   for size in table.sizes:
-    frames, measured = cost.most_frames_within(lambda f: runs.build(pretrain_config(size, f)), budget,
-                                               table.frame_choices, table.measure)
+    memory_at = lambda frames: compiled_memory(pretrain_config(size, frames), runs_dir)  # noqa: E731
+    frames, measured = cost.most_frames_within(memory_at, budget, table.frame_choices, table.measure)
     row = {"row": size, "frames": frames, "memory_gib": None, "state_gib": None, "gmacs_per_clip": None,
            "train_step_tflops": None,
            "top1": None, "run": None, "memory_probes": {str(f): b / 2**30 for f, b in sorted(measured.items())}}
     if frames is not None:
-      stage = runs.build(pretrain_config(size, frames))
-      analysis = cost.analyse(stage)
+      analysis = compiled_analysis(pretrain_config(size, frames), runs_dir)
       row.update(memory_gib=analysis["compiled"][table.measure] / 2**30,
                  state_gib=analysis["compiled"]["argument_bytes"] / 2**30,
                  gmacs_per_clip=analysis["macs_per_clip"]["total"] / 1e9,

@@ -17,11 +17,11 @@ import fiddle as fdl
 import pandas as pd
 
 import experiments
-from ablations.kinds.common import (Cell, Options, cell_configs, execute_all, grid_cells, has_pretraining,
-                                    print_commands, unique_runs)
+from ablations.kinds.common import (Cell, Options, cell_configs, compiled_memory, execute_all, grid_cells,
+                                    has_pretraining, print_commands, unique_runs)
 from ablations.kinds.probed import Floor, Probed, as_probed, floors_note
 from ablations.kinds.token_losses import token_losses_figure, token_losses_table
-from lvmae import cost, report, runs, verdicts
+from lvmae import report, runs, verdicts
 from lvmae.data.pipeline import SLCData
 from lvmae.train.pretrain import TOKEN_TYPES
 from lvmae.verdicts import Claim, Comparison, loss_ratio_of, mean_of
@@ -298,7 +298,7 @@ def _collect(table: GridTable, profile, cfgs, runs_dir, results, paper_dir, run_
   memory_cfgs = table.memory_configs()
   if memory_cfgs is not None:
     row_cfgs, memory_profile, reference = memory_cfgs
-    memory = {row: cost.compiled_memory(runs.build(cfg))["total_bytes"] for row, cfg in row_cfgs.items()}
+    memory = {row: compiled_memory(cfg, runs_dir)["total_bytes"] for row, cfg in row_cfgs.items()}
     label = f"memory vs {reference} ({memory_profile} profile)"
     extra[label] = {row: f"{b / memory[reference]:.2f}x ({b / 2**30:.1f} GiB)" for row, b in memory.items()}
     df[label] = [memory[row] / memory[reference] if row in memory else float("nan") for row in df.row]
@@ -318,7 +318,7 @@ def _collect(table: GridTable, profile, cfgs, runs_dir, results, paper_dir, run_
   body += "".join(f"\n{note}\n" for note in notes)
   costs = {}
   for label, (cfg, cost_profile, budget) in table.cost_configs().items():
-    gib = cost.compiled_memory(runs.build(cfg))["total_bytes"] / 2**30
+    gib = compiled_memory(cfg, runs_dir)["total_bytes"] / 2**30
     costs[label] = {"memory_gib": gib, "budget_gib": budget, "profile": cost_profile}
     verdict = "over" if gib > budget else "within"
     body += (f"\n{label}: not run. XLA's compiled memory of its pre-training step at the {cost_profile} profile is "

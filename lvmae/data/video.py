@@ -164,8 +164,9 @@ def read_frames(path: Path | str, times: np.ndarray, short_side: int | None = No
   times = np.asarray(times, dtype=np.float64)
   try:
     return _read_frames(path, times, short_side, threads=True)
-  except _LostFrame:
-    pass  # a threaded decoder drops frames after a data error without raising: decode them one by one
+  except (_LostFrame, VideoError):
+    pass  # a threaded decoder drops frames after a data error without raising, and which ones depends
+          # on timing (a lost frame may read as a cut): the one-thread decode below decides, the same each time
   try:
     return _read_frames(path, times, short_side, threads=False)
   except _LostFrame as e:
