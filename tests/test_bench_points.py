@@ -7,7 +7,7 @@ import pytest
 import cli
 import experiments
 from experiments import bench_points
-from lvmae import runs
+from lvmae import bench, cost, runs
 
 
 def _stage(point):
@@ -82,3 +82,10 @@ def test_the_peer_summary_keeps_the_faster_remat_setting_beside_the_peers_number
   assert summary["tiny, 32 frames"]["peer_seconds"] == pytest.approx(0.159)
   assert summary["tiny, 32 frames"]["none"]["seconds_per_step"] == 1.0  # remat none was faster
   assert summary["ViT-B, 128 frames"]["none"] is None and summary["ViT-B, 128 frames"]["random"] is not None
+
+
+def test_a_measured_step_is_the_one_lvmae_cost_analyses_compiled_before_the_state_exists():
+  stage = _stage(bench_points.device_points("tiny", "cpu")[1])
+  result = bench.train_step_times(stage, warmup=1, steps=1)
+  assert result["run"] and result["seconds_per_step"] > 0
+  assert result["predicted_bytes"] == cost.compiled_memory(stage)["total_bytes"]  # the same lowering
