@@ -17,7 +17,7 @@ rematerialised as it will run, on the default backend.
 
 A compiled analysis of a paper-scale step takes seconds to minutes (lowering alone is ~1 s per ViT-B
 128-frame step); `memoised` keeps its numbers on disk, keyed by what determines them: the config's
-hash, lvmae's source files, jax's version and the backend.
+hash, lvmae's source files, jax's version, the backend and XLA's flags.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -33,7 +34,6 @@ import jax
 from flax import nnx
 
 from lvmae.atomic import write_atomic
-
 from lvmae.models.specs import TransformerSpec
 from lvmae.models.vit import count_params
 from lvmae.train.finetune import Finetune
@@ -150,23 +150,23 @@ def most_frames_within(memory_at: Callable[[int], dict], budget_bytes: float,
 
 @functools.cache
 def code_fingerprint() -> str:
-  """sha256 over lvmae's source files, jax's and jaxlib's versions and the default backend and device
-  kind: everything a compiled analysis of a given config depends on."""
+  """sha256 over lvmae's source files, jax's and jaxlib's versions, the default device's platform and
+  kind and XLA's flags: everything a compiled analysis of a given config depends on."""
   root, digest = Path(__file__).resolve().parent, hashlib.sha256()
   for path in sorted(root.rglob("*.py")):
     digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
   import jaxlib
   device = jax.devices()[0]
   digest.update(f"{jax.__version__} {jaxlib.__version__} {device.platform} {device.device_kind}".encode())
+  digest.update(os.environ.get("XLA_FLAGS", "").encode())
   return digest.hexdigest()
 
 
 def memoised(directory: Path | None, kind: str, config_id: str, compute: Callable[[], dict]) -> dict:
   """`compute()` (a JSON-able dict: an analysis of the stage whose config's hash is `config_id`, a
   run id), kept under `directory` as `<kind>-<hash>.json`, the hash over `config_id` and
-  `code_fingerprint()`: a later
-  call with the same config, code and backend reads it instead of lowering and compiling again.
-  Without a directory, `compute()`."""
+  `code_fingerprint()`: a later call with the same config, code and backend reads it instead of
+  lowering and compiling again. Without a directory, `compute()`."""
   if directory is None:
     return compute()
   key = hashlib.sha256(f"{kind}\0{config_id}\0{code_fingerprint()}".encode()).hexdigest()[:20]
