@@ -52,8 +52,10 @@ def _random_batch(stage) -> dict:
       out[name] = rng.integers(0, 256, spec.shape, dtype=np.uint8)
     elif name == "label":
       out[name] = rng.integers(0, min(stage.data.heads), spec.shape).astype(np.int32)
+    elif np.issubdtype(spec.dtype, np.integer):  # e.g. SLC's event ids per pixel
+      out[name] = rng.integers(0, 4, spec.shape).astype(spec.dtype)
     else:
-      out[name] = rng.random(spec.shape, dtype=np.float32)
+      out[name] = rng.random(spec.shape, dtype=np.float32).astype(spec.dtype)
   return out
 
 
