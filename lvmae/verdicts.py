@@ -21,7 +21,11 @@ A claim is text plus checks. Two kinds of check, declared by the tables (ablatio
   A cell with no finished run, or no value, is "not run". A cell whose runs all predicted one
   class for every evaluated clip is "at chance": it learned nothing, so a comparison with it on the
   left is never "reproduced" (two untrained models are "no worse" than each other, which says
-  nothing): "inconclusive" where the rules above would say reproduced.
+  nothing): "inconclusive" where the rules above would say reproduced. Likewise, in a table with
+  floor rows (runs without pre-training that every row should beat), a comparison whose left cell
+  is not above every floor of its column (`above`) is never "reproduced": a row at the floors'
+  level learned nothing the instrument can see, so its beating (or matching) another row says
+  nothing about the claim's mechanism: "inconclusive" there too.
 - `Bound`: one deterministic number per side (a compiled memory, a figure's recall, a grid cell's
   mean over seeds: `mean_of`), no seeds: `left op factor x right + offset` holds (reproduced) or
   not (not reproduced); the right side may be a constant; "not run" if a value is missing.
@@ -73,6 +77,9 @@ class Stat(NamedTuple):
   @property
   def missing(self) -> bool:
     return self.n == 0 or math.isnan(self.mean)
+
+
+_NOT_RUN_CELL = Stat(float("nan"), 0.0, 0)
 
 
 class Difference(NamedTuple):
@@ -242,6 +249,20 @@ def compare(left: Stat, op: str, right: Stat, margin: float = 0.0) -> str:
   return INCONCLUSIVE
 
 
+def above(cell: Stat, floor: Stat, confidence: float = CONFIDENCE) -> bool:
+  """Whether a cell is above a floor: the lower end of the two-sided interval on cell - floor is
+  above 0 (Welch's; a floor of one run, e.g. a deterministic one, is a constant: the interval is
+  the cell's own one-sample t interval minus it). A cell of one run has no interval, and a cell or
+  floor not run no value: False."""
+  if cell.missing or floor.missing or cell.n < 2:
+    return False
+  if floor.n == 1:
+    half = t_quantile((1 + confidence) / 2, cell.n - 1) * cell.std / math.sqrt(cell.n)
+    return cell.mean - half > floor.mean
+  diff = difference(Stat(cell.mean, cell.std, cell.n), Stat(floor.mean, floor.std, floor.n), confidence)
+  return diff.has_interval and diff.low > 0
+
+
 def bound(left: float | None, op: str, right: float | None, factor: float = 1.0, offset: float = 0.0) -> str:
   """The verdict on `left op factor x right + offset`."""
   if left is None or right is None or math.isnan(left) or math.isnan(right):
@@ -261,15 +282,17 @@ def combine(verdicts: Sequence[str]) -> str:
 
 
 def evaluate(claims: Sequence[Claim], stats: Mapping[tuple[str, str], Stat], columns: Sequence[str],
-             values: Mapping[str, float] | None = None) -> list[dict]:
+             values: Mapping[str, float] | None = None, floors: Sequence[str] = ()) -> list[dict]:
   """Each claim's verdict and its checks' numbers (JSON-ready). stats: (row, column) -> Stat, a
   missing key is a cell not run; columns: the table's columns (what a None column stands for);
-  values: name -> the deterministic value a Bound reads."""
+  values: name -> the deterministic value a Bound reads; floors: the rows that are floors (a
+  comparison whose left cell is not above them is never reproduced: module docstring)."""
   out = []
   for claim in claims:
     checks = []
     for check in claim.checks:
-      checks += _comparisons(check, stats, columns) if isinstance(check, Comparison) else [_bound(check, values or {})]
+      checks += (_comparisons(check, stats, columns, floors) if isinstance(check, Comparison)
+                 else [_bound(check, values or {})])
     out.append({"claim": claim.text, "verdict": combine([c["verdict"] for c in checks]), "checks": checks,
                 "on_slc": claim.on_slc, "instrument": claim.instrument})
   if any(r["instrument"] and r["verdict"] != REPRODUCED for r in out):
@@ -292,18 +315,26 @@ def _instrument_failed(result: dict) -> None:
   result["verdict"] = combine([c["verdict"] for c in result["checks"]])
 
 
-def _comparisons(check: Comparison, stats, columns) -> list[dict]:
+NOT_ABOVE_FLOORS = "a row at its floors' level learned nothing the instrument can see"
+
+
+def _comparisons(check: Comparison, stats, columns, floors: Sequence[str] = ()) -> list[dict]:
   out = []
   for (lrow, lcol), (rrow, rcol) in check.pairs(columns):
-    left, right = (stats.get(key, Stat(float("nan"), 0.0, 0)) for key in ((lrow, lcol), (rrow, rcol)))
+    left, right = (stats.get(key, _NOT_RUN_CELL) for key in ((lrow, lcol), (rrow, rcol)))
+    held_to = [] if lrow in floors else [f for f in floors if not stats.get((f, lcol), _NOT_RUN_CELL).missing]
+    below = [f for f in held_to if not above(left, stats[(f, lcol)])]  # a floor not run holds nothing
     verdict = compare(left, check.op, right, check.margin)
+    demoted = verdict == REPRODUCED and bool(below)
+    verdict = INCONCLUSIVE if demoted else verdict
     diff = None if left.missing or right.missing else difference(left, right)
     chance = lambda stat: " (at chance)" if stat.at_chance else ""  # noqa: E731
     where = (f"{lrow}{chance(left)} − {rrow}{chance(right)} [{lcol}]" if lcol == rcol else
              f"{lrow} [{lcol}]{chance(left)} − {rrow} [{rcol}]{chance(right)}")
     claimed = f"{check.op} (within {check.margin:g})" if check.margin else check.op
-    out.append({"text": f"{where}: {_difference_text(diff, left, right, lrow, rrow)}, claimed {claimed}: {verdict}",
-                "verdict": verdict, "op": check.op, "margin": check.margin,
+    why = f" ({lrow} is not above {' and '.join(below)}; {NOT_ABOVE_FLOORS})" if demoted else ""
+    out.append({"text": f"{where}: {_difference_text(diff, left, right, lrow, rrow)}, claimed {claimed}: {verdict}{why}",
+                "verdict": verdict, "op": check.op, "margin": check.margin, "not_above_floors": below,
                 "difference": None if diff is None else diff._asdict(),
                 "left": {"row": lrow, "column": lcol, **_stat_json(left)},
                 "right": {"row": rrow, "column": rcol, **_stat_json(right)}})

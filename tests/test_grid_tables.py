@@ -275,6 +275,24 @@ def test_floors_are_rows_of_their_own_runs_in_every_column(tmp_path):
   assert claim["on_slc"] == ""  # the claim says nothing about SLC
 
 
+def test_a_row_at_its_floors_level_reproduces_no_claim(tmp_path):
+  """a beats b in every seed (paired +3 [+3, +3]); with the floor at a's level the claim reads
+  inconclusive and names the floor; with the floor below both rows it reads reproduced."""
+  a_beats_b = Claim("a beats b", (Comparison(("a", "x"), ">", ("b", "x")),))
+  table = _table(floors={"floor: scratch": Floor("supervised")}, claims=(a_beats_b,))
+  cells = [(c, c.config("smoke")) for c in table.cells("smoke") if c.row in ("a", "b", "floor: scratch")]
+  verdicts_by_floor = {}
+  for floor_level in (0.20, 0.05):
+    runs_dir = tmp_path / f"runs{floor_level}"
+    for cell, cfg in cells:
+      level = {"a": 0.21, "b": 0.18, "floor: scratch": floor_level}[cell.row]
+      _finish(runs_dir / runs.run_id(cfg), {"top1": level + 0.01 * cell.seed})
+    table.collect("smoke", cells, runs_dir, tmp_path, tmp_path / "paper", [])
+    (claim,) = json.loads((tmp_path / "tables" / "table9z.json").read_text())["claims"]
+    verdicts_by_floor[floor_level] = claim["verdict"], claim["checks"][0]["not_above_floors"]
+  assert verdicts_by_floor == {0.20: ("inconclusive", ["floor: scratch"]), 0.05: ("reproduced", [])}
+
+
 def test_bad_floors_and_restaged_overrides_are_refused():
   with pytest.raises(ValueError, match="pre-trains: make it a row"):
     _table(floors={"f": Floor("finetune")})

@@ -283,3 +283,41 @@ def test_report_opens_with_a_line_per_claim(tmp_path):
   empty = tmp_path / "empty"
   report.write_table(empty, "5", "quantizers", "| body |\n", None, {"profile": "smoke"})
   assert "## Claims" not in report.write_report(empty, tmp_path / "R2.md").read_text()
+
+
+def test_a_cell_is_above_a_floor_by_welch_or_above_a_one_run_floor_by_its_own_interval():
+  # Welch by hand: 20 +- 1 (n 3) vs 14 +- 1 (n 3): se = sqrt(2/3), df 4, t 2.776: low = 6 - 2.266 > 0.
+  assert verdicts.above(cell(19.0, 20.0, 21.0), cell(13.0, 14.0, 15.0))
+  assert not verdicts.above(cell(14.0, 16.0, 18.0), cell(13.0, 14.0, 15.0))  # +2, se 1.29, df 2: low < 0
+  # One run (a deterministic floor): the cell's one-sample interval 20 -+ 4.303 x 1 / sqrt(3) = [17.5, 22.5].
+  assert verdicts.above(cell(19.0, 20.0, 21.0), cell(17.4))
+  assert not verdicts.above(cell(19.0, 20.0, 21.0), cell(17.6))
+  assert not verdicts.above(cell(30.0), cell(10.0, 11.0))  # one run: no interval
+  assert not verdicts.above(cell(30.0, 31.0), NOT_RUN)
+
+
+def test_a_row_not_above_its_floors_reproduces_nothing():
+  """Two rows at the floors' level differ (one sits below chance): the difference is real but says
+  nothing of what pre-training learned, so '>' and '>=' read inconclusive, naming the floor; a row
+  above the floors keeps its verdict, and a difference against it is not hidden."""
+  stats = {("128", "x"): cell(13.8, 15.0, 14.0), ("multi", "x"): cell(11.6, 11.9, 11.8),
+           ("trained", "x"): cell(20.0, 21.0, 22.0), ("floor: pixels", "x"): cell(14.2),
+           ("floor: random", "x"): cell(12.8, 13.6, 14.6)}
+  claims = [Claim("128 beats multi", (Comparison("128", ">", "multi"),)),
+            Claim("128 no worse than multi", (Comparison("128", ">=", "multi"),)),
+            Claim("trained beats 128", (Comparison("trained", ">", "128"),)),
+            Claim("multi beats trained", (Comparison("multi", ">", "trained"),))]
+  floors = ["floor: pixels", "floor: random"]
+  assert [r["verdict"] for r in verdicts.evaluate(claims, stats, ["x"])] == [
+      "reproduced", "reproduced", "reproduced", "not reproduced"]  # without floors
+  beats, no_worse, trained, worse = verdicts.evaluate(claims, stats, ["x"], floors=floors)
+  assert (beats["verdict"], no_worse["verdict"], trained["verdict"], worse["verdict"]) == (
+      "inconclusive", "inconclusive", "reproduced", "not reproduced")
+  assert beats["checks"][0]["not_above_floors"] == floors
+  assert beats["checks"][0]["text"].endswith(
+      f"claimed >: inconclusive (128 is not above floor: pixels and floor: random; {verdicts.NOT_ABOVE_FLOORS})")
+  assert trained["checks"][0]["not_above_floors"] == []
+  # A floor's own comparisons are not held to the floors.
+  own = verdicts.evaluate([Claim("pixels beat multi", (Comparison("floor: pixels", ">", "multi"),))], stats, ["x"],
+                          floors=floors)
+  assert own[0]["checks"][0]["not_above_floors"] == []

@@ -335,7 +335,7 @@ def _collect(table: GridTable, profile, cfgs, runs_dir, results, paper_dir, run_
     text, ratios, token_losses = token_losses_table(table.rows, cfgs, runs_dir, table.token_losses)
     body += text + token_losses_figure(table, token_losses, runs_dir, results)
     values.update(ratios)
-  claims = verdicts.evaluate(table.claims, stats, list(measures), values)
+  claims = verdicts.evaluate(table.claims, stats, list(measures), values, floors=list(floors))
   if not _on_slc(cfgs):  # what SLC can say about a claim is said only where the grid ran on SLC
     claims = [{**claim, "on_slc": ""} for claim in claims]
   body += verdicts.markdown(claims)
