@@ -28,9 +28,11 @@ test: setup
 test-all: setup
 	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "slow or not slow"
 
-# Every table and figure in one process (its compiled programs shared), then the report.
+# Every table and figure, then the report: at the smoke profile dealt to two worker processes (its short
+# runs leave a core idle in one), elsewhere in one process, so that a table's compute is measured alone.
+JOBS ?= $(if $(filter smoke,$(PROFILE)),2,1)
 reproduce: setup
-	$(BIN)/lvmae reproduce $(TABLES) $(addprefix figure,$(FIGURES)) --profile $(PROFILE)
+	$(BIN)/lvmae reproduce $(TABLES) $(addprefix figure,$(FIGURES)) --profile $(PROFILE) --jobs $(JOBS)
 
 # One explicit target per table and figure (make skips pattern rules for .PHONY targets).
 define table_rule

@@ -47,10 +47,10 @@ def cmd_run(args) -> None:
     print(f"stopped (resumable): {run_dir}")
 
 
-def cmd_reproduce(args) -> None:
+def cmd_reproduce(args) -> int | None:
   """Asks each table to reproduce itself (its kind knows its cells, commands and collection), in
-  the order given and in this one process (so its compiled programs are shared), then rebuilds the
-  report from every collected table."""
+  the order given and in this one process (so its compiled programs are shared), or with `--jobs`
+  N > 1 in N worker processes, then rebuilds the report from every collected table."""
   tables = [ablations.get(table_id) for table_id in args.table]  # every id checked before anything runs
   if args.rows is not None and len(tables) > 1:
     raise ValueError(f"--rows names one table's rows; {len(tables)} tables were given")
@@ -58,11 +58,25 @@ def cmd_reproduce(args) -> None:
                     paper_dir=args.paper_dir, data_root=args.data_root, seeds=args.seeds, rows=args.rows,
                     print_commands=args.print_commands, finished_only=args.finished_only,
                     skip_claimed=args.skip_claimed)
+  if args.jobs > 1 and len(tables) > 1 and not args.print_commands:
+    return _reproduce_in_jobs(args, tables, options)
   written = [path for table in tables for path in table.reproduce(options)]
   if not written:  # commands printed, nothing collected
     return
   path = report.write_report(args.results_dir / "tables", args.results_dir / "REPORT.md")
   print(f"wrote {' and '.join(map(str, written))} and {path}")
+
+
+def _reproduce_in_jobs(args, tables, options) -> int:
+  """The tables dealt to `--jobs` worker processes (cli/jobs.py), then the report: 0, or 1 when a
+  worker failed (the report is then not rebuilt)."""
+  from cli import jobs
+  groups = jobs.deal([(t, jobs.weight(table, options)) for t, table in zip(args.table, tables)], args.jobs)
+  codes = jobs.run_workers(groups, jobs.forwarded(args), args.runs_dir / jobs.LOG_DIR)
+  if any(codes):
+    return 1
+  print(f"wrote {report.write_report(args.results_dir / 'tables', args.results_dir / 'REPORT.md')}")
+  return 0
 
 
 def cmd_cost(args) -> None:

@@ -58,7 +58,7 @@ def parser() -> argparse.ArgumentParser:
   run.add_argument("--runs-dir", type=Path, default=RESULTS / "runs")
 
   rep = sub.add_parser("reproduce", help="run tables' grids, then collect them")
-  rep.add_argument("table", nargs="+", help="table ids, e.g. 1 or table1 (several: each in turn, one process)")
+  rep.add_argument("table", nargs="+", help="table ids, e.g. 1 or table1 (several: each in turn, one process, unless --jobs)")
   rep.add_argument("--profile", default="smoke")
   rep.add_argument("--seeds", type=int_at_least(0), nargs="+", default=None, metavar="SEED",
                    help="run and collect only these of the table's seeds (its pre-training seeds where its runs "
@@ -74,6 +74,9 @@ def parser() -> argparse.ArgumentParser:
   rep.add_argument("--skip-claimed", action="store_true",
                    help="skip the runs another process is computing (and the runs that need them) instead of "
                         "waiting for them; the table then collects the finished cells")
+  rep.add_argument("--jobs", type=int_at_least(1), default=1, metavar="N",
+                   help="reproduce several tables in N worker processes at once, dealt by their runs "
+                        "(default 1: one process, in the given order)")
   rep.add_argument("--runs-dir", type=Path, default=RESULTS / "runs")
   rep.add_argument("--results-dir", type=Path, default=RESULTS,
                    help="where tables/ and REPORT.md are written (default: results)")
