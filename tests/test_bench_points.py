@@ -67,12 +67,16 @@ def test_a_point_is_measured_in_its_own_process_and_a_point_over_the_memory_budg
   assert not skipped["run"] and skipped["predicted_gib"] > 0 and "seconds_per_step" not in skipped
 
 
-def test_the_peer_summary_keeps_the_faster_remat_setting_beside_the_peers_numbers(tmp_path, monkeypatch):
+def test_the_peer_summary_keeps_the_fastest_setting_within_the_peers_memory_beside_the_peers_numbers(
+    tmp_path, monkeypatch):
+  """Remat none is faster and remat full leaner: the summary keeps the fastest setting within the
+  peer's memory, or the fastest where none is (ViT-B at 16 frames, all over 2.37 GiB here)."""
   def fake(point, warmup, steps):
     if "ViT-B, 128 frames, none" in point.name:
       return {"run": False, "predicted_gib": 17.7, "budget_gib": 14.0}
     seconds = 1.0 if "remat none" in point.name else 2.0
-    return {"run": True, "seconds_per_step": seconds, "peak_rss_gib": 1.5, "gflops_per_second": 50.0,
+    gib = 9.0 if "ViT-B, 16 frames" in point.name else 2.0 if "remat none" in point.name else 0.5
+    return {"run": True, "seconds_per_step": seconds, "peak_rss_gib": gib, "gflops_per_second": 50.0,
             "clips_per_second": 1.0, "device_peak_gib": None, "predicted_gib": 1.0, "mfu": None}
 
   monkeypatch.setattr(bench_points, "measure_in_subprocess", fake)
@@ -80,7 +84,11 @@ def test_the_peer_summary_keeps_the_faster_remat_setting_beside_the_peers_number
   assert cli.main(["bench", "--sections", "peer", "--out", str(out)]) == 0
   summary = json.loads(out.read_text())["peer"]["any"]["summary"]
   assert summary["tiny, 32 frames"]["peer_seconds"] == pytest.approx(0.159)
-  assert summary["tiny, 32 frames"]["none"]["seconds_per_step"] == 1.0  # remat none was faster
+  tiny = summary["tiny, 32 frames"]["none"]
+  assert (tiny["seconds_per_step"], tiny["within_peer_memory"]) == (2.0, True)  # remat none: faster, over 0.83 GiB
+  assert tiny["setting"] == "remat full, attention xla" and tiny["speedup_over_peer"] == pytest.approx(0.159 / 2.0)
+  vit = summary["ViT-B, 16 frames"]["none"]
+  assert (vit["seconds_per_step"], vit["within_peer_memory"], vit["setting"]) == (1.0, False, "remat none, attention xla")
   assert summary["ViT-B, 128 frames"]["none"] is None and summary["ViT-B, 128 frames"]["random"] is not None
 
 
