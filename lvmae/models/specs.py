@@ -10,10 +10,10 @@ import dataclasses
 import jax.numpy as jnp
 from flax import nnx
 
-from lvmae.models.vit import MAEDecoder, VideoClassifier, VideoEncoder
+from lvmae.models.vit import REMAT_POLICIES, MAEDecoder, VideoClassifier, VideoEncoder
 from lvmae.validation import ConfigError, PositiveFloat, PositiveInt, check_choice, check_fields
 
-REMAT_CHOICES = ("none", "full", "dots")
+REMAT_CHOICES = tuple(REMAT_POLICIES)
 ATTENTION_CHOICES = ("xla", "cudnn", "blockwise")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
