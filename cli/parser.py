@@ -58,7 +58,8 @@ def parser() -> argparse.ArgumentParser:
   run.add_argument("--runs-dir", type=Path, default=RESULTS / "runs")
 
   rep = sub.add_parser("reproduce", help="run tables' grids, then collect them")
-  rep.add_argument("table", nargs="+", help="table ids, e.g. 1 or table1 (several: each in turn, one process, unless --jobs)")
+  rep.add_argument("table", nargs="+",
+                   help="table ids, e.g. 1 or table1 (several: each in turn, one process, unless --jobs)")
   rep.add_argument("--profile", default="smoke")
   rep.add_argument("--seeds", type=int_at_least(0), nargs="+", default=None, metavar="SEED",
                    help="run and collect only these of the table's seeds (its pre-training seeds where its runs "

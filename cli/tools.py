@@ -91,7 +91,8 @@ def _bench_peer(args, machine: dict) -> None:
       summary[config][strategy] = None if name is None else {
           "setting": name.removeprefix(f"{config}, {strategy}, "),
           **{k: ran[name][k] for k in ("seconds_per_step", "peak_rss_gib", "gflops_per_second")},
-          "speedup_over_peer": seconds / ran[name]["seconds_per_step"], "within_peer_memory": ran[name]["peak_rss_gib"] <= gib}
+          "speedup_over_peer": seconds / ran[name]["seconds_per_step"],
+          "within_peer_memory": ran[name]["peak_rss_gib"] <= gib}
     equal, method = summary[config][bench_points.EQUAL_WORK], summary[config][bench_points.METHOD]
     ours, ours_method = (
         "not run" if r is None else f"{r['seconds_per_step']:.3f} s ({r['speedup_over_peer']:.2f}x), "

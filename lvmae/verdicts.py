@@ -333,7 +333,8 @@ def _comparisons(check: Comparison, stats, columns, floors: Sequence[str] = ()) 
              f"{lrow} [{lcol}]{chance(left)} − {rrow} [{rcol}]{chance(right)}")
     claimed = f"{check.op} (within {check.margin:g})" if check.margin else check.op
     why = f" ({lrow} is not above {' and '.join(below)}; {NOT_ABOVE_FLOORS})" if demoted else ""
-    out.append({"text": f"{where}: {_difference_text(diff, left, right, lrow, rrow)}, claimed {claimed}: {verdict}{why}",
+    numbers = _difference_text(diff, left, right, lrow, rrow)
+    out.append({"text": f"{where}: {numbers}, claimed {claimed}: {verdict}{why}",
                 "verdict": verdict, "op": check.op, "margin": check.margin, "not_above_floors": below,
                 "difference": None if diff is None else diff._asdict(),
                 "left": {"row": lrow, "column": lcol, **_stat_json(left)},

@@ -88,7 +88,8 @@ def test_the_peer_summary_keeps_the_fastest_setting_within_the_peers_memory_besi
   assert (tiny["seconds_per_step"], tiny["within_peer_memory"]) == (2.0, True)  # remat none: faster, over 0.83 GiB
   assert tiny["setting"] == "remat full, attention xla" and tiny["speedup_over_peer"] == pytest.approx(0.159 / 2.0)
   vit = summary["ViT-B, 16 frames"]["none"]
-  assert (vit["seconds_per_step"], vit["within_peer_memory"], vit["setting"]) == (1.0, False, "remat none, attention xla")
+  assert (vit["seconds_per_step"], vit["within_peer_memory"]) == (1.0, False)
+  assert vit["setting"] == "remat none, attention xla"
   assert summary["ViT-B, 128 frames"]["none"] is None and summary["ViT-B, 128 frames"]["random"] is not None
 
 
