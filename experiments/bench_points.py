@@ -4,8 +4,9 @@ Two sections of results/bench.json use it:
 - `peer` (`lvmae bench --sections peer`, in `make bench`): four configurations at equal work with
   a peer implementation (the decoder reconstructs every token: strategy `none`) and with the
   method's 15% random decoder budget, each with remat none and full and with XLA's or the blockwise
-  attention (the fastest shown), beside the peer's published step time and peak memory (PEER,
-  measured on the 2-core development machine).
+  attention, and blockwise with only the MLP sublayers rematerialised (`PEER_SETTINGS`; the
+  fastest within the peer's memory shown), beside the peer's published step time and peak memory
+  (PEER, measured on the 2-core development machine).
 - `device` (`make bench-device`, `lvmae bench --sections device`): ViT-B at 16, 32 and 128 frames
   with the whole decoder (100%, where XLA's compiled memory fits the device) and the 15% budget,
   bf16, cuDNN attention on a GPU: step time, clips/s, peak device memory against XLA's prediction
@@ -67,13 +68,18 @@ PEER_SOURCE = ("Hugging Face transformers VideoMAEForPreTraining (torch 2.14, sd
                "pre-training step after warm-up, one process per measurement, peak RSS; 2-core development machine")
 
 
+# (remat, attention) of each peer point: both remat extremes with XLA's attention and the blockwise
+# one, and the blockwise attention with only the MLP sublayers rematerialised (remat "mlp").
+PEER_SETTINGS = (("none", "xla"), ("none", "blockwise"), ("full", "xla"), ("full", "blockwise"), ("mlp", "blockwise"))
+
+
 def peer_points() -> list[tuple[str, str, Point]]:
-  """(configuration, decoder strategy, point) of the peer section: fp32, remat none and full,
-  XLA's attention and the blockwise one (lvmae/models/attention.py)."""
+  """(configuration, decoder strategy, point) of the peer section: fp32, each of PEER_SETTINGS
+  (lvmae/models/vit.py's remat choices, lvmae/models/attention.py's blockwise attention)."""
   return [(config, strategy, Point(f"{config}, {strategy}, remat {remat}, attention {attention}",
                                    sets + _strategy(strategy) + _precision("float32", remat, attention)))
-          for config, (sets, _, _) in PEER.items() for strategy in (EQUAL_WORK, METHOD) for remat in ("none", "full")
-          for attention in ("xla", "blockwise")]
+          for config, (sets, _, _) in PEER.items() for strategy in (EQUAL_WORK, METHOD)
+          for remat, attention in PEER_SETTINGS]
 
 
 # The device check's shapes: name -> (model and clips at `frames` frames, the frames measured).

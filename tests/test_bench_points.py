@@ -31,15 +31,16 @@ def test_the_device_check_measures_vit_b_at_16_32_and_128_frames_with_both_decod
 
 def test_the_peer_section_covers_four_configurations_at_equal_work_and_15_percent_with_both_remat_settings():
   points = bench_points.peer_points()
-  assert len(points) == 32 and {c for c, _, _ in points} == set(bench_points.PEER)
+  assert len(points) == 40 and {c for c, _, _ in points} == set(bench_points.PEER)
   tiny = _stage(next(p for c, s, p in points if c == "tiny, 32 frames" and s == "none"))
   assert (tiny.grid, tiny.schedule.batch_size, tiny.encoder.width, tiny.encoder.dtype) == ((16, 4, 4), 8, 192, "float32")
   assert tiny.num_tokens()["selected"] == 256 - tiny.num_tokens()["visible"]  # every masked token decoded
   vit_b = _stage(next(p for c, s, p in points if c == "ViT-B, 128 frames" and s == "random"))
   assert (vit_b.grid, vit_b.schedule.batch_size, vit_b.decoder.depth) == ((64, 14, 14), 1, 4)
-  assert {_stage(p).encoder.remat for _, _, p in points} == {"none", "full"}
-  assert {(_stage(p).encoder.attention_impl, _stage(p).decoder.attention_impl) for _, _, p in points} == {
-      ("xla", "xla"), ("blockwise", "blockwise")}
+  settings = {(_stage(p).encoder.remat, _stage(p).decoder.remat, _stage(p).encoder.attention_impl,
+               _stage(p).decoder.attention_impl) for _, _, p in points}
+  assert settings == {(remat, remat, attention, attention) for remat, attention in bench_points.PEER_SETTINGS}
+  assert {remat for remat, _ in bench_points.PEER_SETTINGS} == {"none", "full", "mlp"}
 
 
 def test_bench_device_on_a_cpu_measures_the_tiny_points(tmp_path, monkeypatch, capsys):

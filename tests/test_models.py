@@ -12,6 +12,7 @@ from flax import nnx
 from lvmae.models import (
     POOLING_NORMS, Block, MAEDecoder, Transformer, VideoClassifier, VideoEncoder, count_params,
     embed_positions, sincos_3d, split_width)
+from lvmae.models.vit import REMAT_CHOICES
 
 _erf = np.vectorize(math.erf)
 
@@ -142,11 +143,12 @@ def test_scanned_transformer_equals_unrolled_layers():
   np.testing.assert_allclose(model(x), ref, atol=1e-5, rtol=1e-5)
 
 
-def test_remat_choices_agree_in_outputs_and_gradients():
+@pytest.mark.parametrize("attention_impl", ["xla", "blockwise"])
+def test_remat_choices_agree_in_outputs_and_gradients(attention_impl):
   x = rand(1, (2, 6, 16))
   results = {}
-  for remat in ("none", "full", "dots"):
-    model = Transformer(16, 2, 4, remat=remat, rngs=nnx.Rngs(0))
+  for remat in REMAT_CHOICES:
+    model = Transformer(16, 2, 4, remat=remat, attention_impl=attention_impl, rngs=nnx.Rngs(0))
     graphdef, params = nnx.split(model)
 
     def loss(params, x):
@@ -157,8 +159,9 @@ def test_remat_choices_agree_in_outputs_and_gradients():
     assert ("remat" in str(jax.make_jaxpr(step)(params, x))) == (remat != "none")
     (value, out), grads = jax.jit(step)(params, x)
     results[remat] = (out, value, nnx.to_pure_dict(grads))
+  assert set(REMAT_CHOICES) == {"none", "full", "dots", "mlp"}
   out, value, grads = results["none"]
-  for remat in ("full", "dots"):
+  for remat in REMAT_CHOICES[1:]:
     np.testing.assert_allclose(results[remat][0], out, atol=1e-5)
     np.testing.assert_allclose(results[remat][1], value, rtol=1e-5)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4),

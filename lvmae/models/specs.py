@@ -10,10 +10,9 @@ import dataclasses
 import jax.numpy as jnp
 from flax import nnx
 
-from lvmae.models.vit import REMAT_POLICIES, MAEDecoder, VideoClassifier, VideoEncoder
+from lvmae.models.vit import REMAT_CHOICES, MAEDecoder, VideoClassifier, VideoEncoder
 from lvmae.validation import ConfigError, PositiveFloat, PositiveInt, check_choice, check_fields
 
-REMAT_CHOICES = tuple(REMAT_POLICIES)
 ATTENTION_CHOICES = ("xla", "cudnn", "blockwise")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 

@@ -31,6 +31,9 @@ REMAT_POLICIES = {
     "full": jax.checkpoint_policies.nothing_saveable,
     "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
 }
+# Beside the whole-layer policies, "mlp" rematerialises only each layer's MLP sublayer (LayerNorm,
+# both Linears, GELU): the attention sublayer keeps its activations, so its keys are walked once.
+REMAT_CHOICES = (*REMAT_POLICIES, "mlp")
 ATTENTION_IMPLS = (None, "xla", "cudnn", "blockwise")
 # Where the classifier normalises: "after_pool" (VideoMAE's fc_norm: mean of the un-normalised
 # tokens, then LayerNorm) or "per_token" (the encoder's final LayerNorm on every token, mean, then
@@ -126,6 +129,16 @@ def _apply_block(x: jax.Array, block: Block) -> jax.Array:
   return block(x)
 
 
+def _mlp_sublayer(x: jax.Array, norm: nnx.LayerNorm, mlp: Mlp) -> jax.Array:
+  return x + mlp(norm(x))
+
+
+def _apply_block_remat_mlp(x: jax.Array, block: Block) -> jax.Array:
+  """Block.__call__ with only its MLP sublayer rematerialised (remat "mlp")."""
+  x = x + block.attn(block.norm1(x))
+  return nnx.remat(_mlp_sublayer, prevent_cse=False)(x, block.norm2, block.mlp)
+
+
 class Transformer(nnx.Module):
   """`depth` Blocks stacked on a leading layer axis, run with nnx.scan, then a final LayerNorm.
 
@@ -137,8 +150,8 @@ class Transformer(nnx.Module):
   def __init__(self, width: int, depth: int, heads: int, mlp_ratio: float = 4.0, *,
                remat: str = "full", attention_impl=None, dtype=jnp.float32, scan_unroll: bool = False,
                rngs: nnx.Rngs):
-    if remat not in REMAT_POLICIES:
-      raise ValueError(f"remat={remat!r} must be one of {tuple(REMAT_POLICIES)}")
+    if remat not in REMAT_CHOICES:
+      raise ValueError(f"remat={remat!r} must be one of {REMAT_CHOICES}")
     if depth < 1:
       raise ValueError(f"depth={depth} must be >= 1")
     self.depth = depth
@@ -155,8 +168,8 @@ class Transformer(nnx.Module):
 
   def __call__(self, x: jax.Array, *, final_norm: bool = True) -> jax.Array:
     """final_norm=False skips the final LayerNorm (its parameters stay, unused)."""
-    layer = _apply_block
-    if self.remat != "none":
+    layer = _apply_block_remat_mlp if self.remat == "mlp" else _apply_block
+    if self.remat in REMAT_POLICIES and self.remat != "none":
       layer = nnx.remat(layer, policy=REMAT_POLICIES[self.remat], prevent_cse=False)
     x = nnx.scan(layer, in_axes=(nnx.Carry, 0), out_axes=nnx.Carry, unroll=self.scan_unroll or 1)(x, self.blocks)
     return self.norm(x) if final_norm else x
