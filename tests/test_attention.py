@@ -27,27 +27,28 @@ def _qkv(rng, b, t, s, n, h):
           rng.normal(size=(b, s, n, h)).astype(np.float32))
 
 
-@pytest.mark.parametrize("b,t,s,n,h,block", [
-    (2, 37, 37, 3, 8, 16),    # 3 blocks, the last one partial (5 keys, 11 masked)
-    (1, 64, 64, 2, 4, 64),    # one whole block
-    (2, 10, 10, 1, 8, 512),   # one block, mostly padding
-    (1, 5, 23, 2, 4, 8),      # more keys than queries
+@pytest.mark.parametrize("b,t,s,n,h,blocks", [
+    (2, 37, 37, 3, 8, (16, 16)),   # 3 tiles of 13 each way, the last one partial (11 real, 2 masked)
+    (1, 64, 64, 2, 4, (64, 64)),   # one whole tile
+    (2, 10, 10, 1, 8, (512, 256)),  # one tile each way
+    (1, 5, 23, 2, 4, (2, 8)),      # more keys than queries: 3 query tiles of 2 (1 padded), 3 of 8 (1 masked)
+    (1, 50, 41, 2, 4, (16, 7)),    # 4 query tiles of 13 (2 padded), 6 key tiles of 7 (1 masked)
 ])
-def test_values_and_gradients_equal_plain_attention(b, t, s, n, h, block):
+def test_values_and_gradients_equal_plain_attention(b, t, s, n, h, blocks):
   q, k, v = _qkv(np.random.default_rng(b * t + s), b, t, s, n, h)
-  out = blockwise_attention(jnp.asarray(q), jnp.asarray(k), jnp.asarray(v), block)
+  out = blockwise_attention(jnp.asarray(q), jnp.asarray(k), jnp.asarray(v), *blocks)
   np.testing.assert_allclose(np.asarray(out), _numpy_attention(q, k, v), atol=2e-6, rtol=1e-5)
   weights = jnp.asarray(np.random.default_rng(1).normal(size=out.shape), jnp.float32)
   loss = lambda fn: lambda *qkv: jnp.sum(fn(*qkv) * weights)  # noqa: E731
   expected = jax.grad(loss(_plain), argnums=(0, 1, 2))(q, k, v)
-  got = jax.grad(loss(lambda *x: blockwise_attention(*x, block)), argnums=(0, 1, 2))(q, k, v)
+  got = jax.grad(loss(lambda *x: blockwise_attention(*x, *blocks)), argnums=(0, 1, 2))(q, k, v)
   for name, e, g in zip("qkv", expected, got):
     np.testing.assert_allclose(np.asarray(g), np.asarray(e), atol=1e-5, rtol=1e-4, err_msg=f"d{name}")
 
 
 def test_bfloat16_inputs_give_bfloat16_output_close_to_float32():
   q, k, v = _qkv(np.random.default_rng(3), 1, 40, 40, 2, 16)
-  out = blockwise_attention(*(jnp.asarray(x, jnp.bfloat16) for x in (q, k, v)), 16)
+  out = blockwise_attention(*(jnp.asarray(x, jnp.bfloat16) for x in (q, k, v)), 16, 16)
   assert out.dtype == jnp.bfloat16
   np.testing.assert_allclose(np.asarray(out, np.float32), _numpy_attention(q, k, v), atol=3e-2)
 
@@ -64,12 +65,13 @@ def test_a_model_with_blockwise_attention_computes_what_xla_attention_does():
 def test_the_gradient_holds_no_score_matrix():
   """One head, 4,096 then 8,192 queries and keys: plain attention's gradient holds score-sized
   buffers (64 then 256 MiB each in float32), so its memory grows 4x with the length; the blockwise
-  one's largest buffers are (queries x 512), so its memory grows 2x and stays under one score matrix."""
+  one's largest buffers are the inputs' and gradients' copies (length x 16) and one 512 x 256 tile of
+  scores, so its memory grows at most 2x and stays under one score matrix."""
   grad = lambda fn: jax.jit(jax.grad(lambda *x: jnp.sum(fn(*x)), argnums=(0, 1, 2)))  # noqa: E731
   temp = {}
   for length in (4096, 8192):
     q = jax.ShapeDtypeStruct((1, length, 1, 16), jnp.float32)
-    for name, fn in (("plain", _plain), ("blockwise", lambda *x: blockwise_attention(*x, 512))):
+    for name, fn in (("plain", _plain), ("blockwise", lambda *x: blockwise_attention(*x))):
       temp[name, length] = grad(fn).lower(q, q, q).compile().memory_analysis().temp_size_in_bytes
   for length in (4096, 8192):
     scores = length * length * 4

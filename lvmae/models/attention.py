@@ -1,15 +1,19 @@
-"""Blockwise (flash-style) softmax attention, for long sequences on backends where XLA would hold
-the whole (queries x keys) score matrix (XLA:CPU does, for the forward pass and again for the
-gradient).
+"""Tiled (flash-style) softmax attention, for long sequences on backends where XLA would hold the
+whole (queries x keys) score matrix (XLA:CPU does, for the forward pass and again for the gradient).
 
-`blockwise_attention(q, k, v, block)` equals `jax.nn.dot_product_attention(q, k, v)` (no mask, no
-bias, scale 1/sqrt(head_dim); layout (batch, length, heads, head_dim)) but walks the keys in blocks
-of `block` with an online softmax (a running maximum and normaliser per query), so the largest
-intermediate is (batch, heads, queries, block). Its gradient is written by hand (jax.custom_vjp):
-the forward pass keeps only q, k, v, the output and each query's log-sum-exp, and the backward
-pass recomputes each block's probabilities from them (the flash-attention backward), so no score
-matrix is stored for the gradient either. Scores and sums are float32 whatever the input dtype;
-the output has the input's dtype. A last partial block is padded and its padding masked out.
+`blockwise_attention(q, k, v, query_block, key_block)` equals `jax.nn.dot_product_attention(q, k,
+v)` (no mask, no bias, scale 1/sqrt(head_dim); layout (batch, length, heads, head_dim)) but cuts
+the queries into tiles of about `query_block` and walks, for each tile, the keys in tiles of about
+`key_block` with an online softmax (a running maximum and normaliser per query), so the largest
+intermediate is one (batch, heads, query tile, key tile) block of scores, small enough to stay in
+a CPU's cache (the default 512 x 256 tile is 3 MiB at 6 heads; tiling the keys alone left a
+(queries x 256) block of 77 MiB at 12,544 queries, and took twice the time). Its gradient is
+written by hand (jax.custom_vjp): the forward pass keeps only q, k, v, the output and each query's
+log-sum-exp, and the backward pass recomputes each tile's probabilities from them (the
+flash-attention backward), so no score matrix is stored for the gradient either. Scores and sums
+are float32 whatever the input dtype; the output has the input's dtype. A length is cut into
+equal tiles (12,544 keys: 49 of 256; 1,254 queries: 3 of 418), the last padded where it must be
+and its padding masked out.
 """
 from __future__ import annotations
 
@@ -18,94 +22,105 @@ import functools
 import jax
 import jax.numpy as jnp
 
-DEFAULT_BLOCK = 512
+DEFAULT_QUERY_BLOCK, DEFAULT_KEY_BLOCK = 512, 256
 
 
-def _key_blocks(x: jax.Array, block: int) -> jax.Array:
-  """(B, S, N, H) -> (S_blocks, B, block, N, H), zero-padded to whole blocks."""
+def _tile_size(length: int, block: int) -> int:
+  """The size of the fewest equal tiles of at most `block` that cover `length`."""
+  count = -(-length // block)
+  return -(-length // count)
+
+
+def _tiles(x: jax.Array, block: int) -> jax.Array:
+  """(B, S, N, H) -> (tiles, B, N, tile, H) float32, zero-padded to whole tiles."""
   b, s, n, h = x.shape
-  x = jnp.pad(x, ((0, 0), (0, -s % block), (0, 0), (0, 0)))
-  return x.reshape(b, -1, block, n, h).swapaxes(0, 1)
+  size = _tile_size(s, block)
+  x = jnp.pad(x.astype(jnp.float32), ((0, 0), (0, -s % size), (0, 0), (0, 0)))
+  return x.reshape(b, -1, size, n, h).transpose(1, 0, 3, 2, 4)
 
 
-def _unblock(x: jax.Array, length: int) -> jax.Array:
-  """The inverse of `_key_blocks`: (S_blocks, B, block, N, H) -> (B, length, N, H)."""
-  blocks, b, block, n, h = x.shape
-  return x.swapaxes(0, 1).reshape(b, blocks * block, n, h)[:, :length]
-
-
-def _valid(length: int, block: int) -> jax.Array:
-  """(S_blocks, block): which padded key positions are real keys."""
-  blocks = -(-length // block)
-  return (jnp.arange(blocks * block) < length).reshape(blocks, block)
+def _untile(x: jax.Array, length: int) -> jax.Array:
+  """The inverse of `_tiles`: (tiles, B, N, tile, H) -> (B, length, N, H)."""
+  count, b, n, size, h = x.shape
+  return x.transpose(1, 0, 3, 2, 4).reshape(b, count * size, n, h)[:, :length]
 
 
 def _scores(q: jax.Array, k: jax.Array) -> jax.Array:
-  return jnp.einsum("btnh,bsnh->bnts", q, k.astype(jnp.float32))
+  return jnp.einsum("bnth,bnsh->bnts", q, k)
 
 
-def _scan_inputs(q, k, v, block):
-  """What both passes walk: the scaled float32 queries and, per key block, (keys, values, which
-  keys are real) shaped to broadcast against (B, N, T, block) scores."""
-  scaled = q.astype(jnp.float32) * q.shape[-1] ** -0.5
-  return scaled, (_key_blocks(k, block), _key_blocks(v, block), _valid(k.shape[1], block)[:, None, None, None, :])
+def _tiled_inputs(q, k, v, query_block, key_block):
+  """What both passes walk: the scaled queries' tiles, the keys' and values' tiles, and which key
+  positions of each key tile are real, shaped to broadcast against (B, N, query tile, key tile)."""
+  length = k.shape[1]
+  size = _tile_size(length, key_block)
+  real = (jnp.arange(-(-length // size) * size) < length).reshape(-1, 1, 1, 1, size)
+  return (_tiles(q * q.shape[-1] ** -0.5, query_block), _tiles(k, key_block), _tiles(v, key_block), real)
 
 
-def _forward(q, k, v, block):
-  """(output in q's dtype, log-sum-exp (B, N, T) float32)."""
-  b, t, n, h = q.shape
-  scaled, xs = _scan_inputs(q, k, v, block)
-
-  def step(carry, xs):
+def _forward_tile(q_tile, keys):
+  """One query tile (B, N, T, H) against every key tile: (output, log-sum-exp (B, N, T))."""
+  def step(carry, key_tile):
     running_max, normaliser, acc = carry
-    k_block, v_block, valid = xs
-    scores = jnp.where(valid, _scores(scaled, k_block), -jnp.inf)
+    k, v, real = key_tile
+    scores = jnp.where(real, _scores(q_tile, k), -jnp.inf)
     new_max = jnp.maximum(running_max, scores.max(-1))
     probs = jnp.exp(scores - new_max[..., None])
-    rescale = jnp.exp(running_max - new_max)  # 0 on the first block (running max -inf)
+    rescale = jnp.exp(running_max - new_max)  # 0 on the first tile (running max -inf)
     normaliser = normaliser * rescale + probs.sum(-1)
-    acc = acc * rescale.transpose(0, 2, 1)[..., None] + jnp.einsum("bnts,bsnh->btnh", probs,
-                                                                   v_block.astype(jnp.float32))
+    acc = acc * rescale[..., None] + jnp.einsum("bnts,bnsh->bnth", probs, v)
     return (new_max, normaliser, acc), None
 
-  init = (jnp.full((b, n, t), -jnp.inf, jnp.float32), jnp.zeros((b, n, t), jnp.float32),
-          jnp.zeros((b, t, n, h), jnp.float32))
-  (running_max, normaliser, acc), _ = jax.lax.scan(step, init, xs)
-  out = acc / normaliser.transpose(0, 2, 1)[..., None]
-  return out.astype(q.dtype), running_max + jnp.log(normaliser)
+  init = (jnp.full(q_tile.shape[:-1], -jnp.inf, jnp.float32), jnp.zeros(q_tile.shape[:-1], jnp.float32),
+          jnp.zeros(q_tile.shape, jnp.float32))
+  (running_max, normaliser, acc), _ = jax.lax.scan(step, init, keys)
+  return acc / normaliser[..., None], running_max + jnp.log(normaliser)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
-def blockwise_attention(q: jax.Array, k: jax.Array, v: jax.Array, block: int = DEFAULT_BLOCK) -> jax.Array:
-  """Softmax attention of q (B, T, N, H) over k, v (B, S, N, H), keys taken `block` at a time."""
-  return _forward(q, k, v, block)[0]
+def _forward(q, k, v, query_block, key_block):
+  """(output in q's dtype, log-sum-exp per query tile (tiles, B, N, tile) float32)."""
+  q_tiles, *keys = _tiled_inputs(q, k, v, query_block, key_block)
+  out, lse = jax.lax.map(lambda q_tile: _forward_tile(q_tile, keys), q_tiles)
+  return _untile(out, q.shape[1]).astype(q.dtype), lse
 
 
-def _attention_fwd(q, k, v, block):
-  out, lse = _forward(q, k, v, block)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def blockwise_attention(q: jax.Array, k: jax.Array, v: jax.Array, query_block: int = DEFAULT_QUERY_BLOCK,
+                        key_block: int = DEFAULT_KEY_BLOCK) -> jax.Array:
+  """Softmax attention of q (B, T, N, H) over k, v (B, S, N, H), in tiles of about
+  query_block x key_block."""
+  return _forward(q, k, v, query_block, key_block)[0]
+
+
+def _attention_fwd(q, k, v, query_block, key_block):
+  out, lse = _forward(q, k, v, query_block, key_block)
   return out, (q, k, v, out, lse)
 
 
-def _attention_bwd(block, residuals, d_out):
+def _attention_bwd(query_block, key_block, residuals, d_out):
   q, k, v, out, lse = residuals
-  scaled, xs = _scan_inputs(q, k, v, block)
-  d_out = d_out.astype(jnp.float32)
-  row_dot = jnp.einsum("btnh,btnh->bnt", d_out, out.astype(jnp.float32))  # sum_j P_ij dP_ij
+  q_tiles, k_tiles, v_tiles, real = _tiled_inputs(q, k, v, query_block, key_block)
+  d_out = _tiles(d_out, query_block)
+  row_dot = jnp.einsum("qbnth,qbnth->qbnt", d_out, _tiles(out, query_block))  # sum_j P_ij dP_ij
 
-  def step(d_q, xs):
-    k_block, v_block, valid = xs
-    k_block, v_block = k_block.astype(jnp.float32), v_block.astype(jnp.float32)
-    probs = jnp.where(valid, jnp.exp(_scores(scaled, k_block) - lse[..., None]), 0.0)
-    d_v = jnp.einsum("bnts,btnh->bsnh", probs, d_out)
-    d_scores = probs * (jnp.einsum("btnh,bsnh->bnts", d_out, v_block) - row_dot[..., None])
-    d_q = d_q + jnp.einsum("bnts,bsnh->btnh", d_scores, k_block)
-    d_k = jnp.einsum("bnts,btnh->bsnh", d_scores, scaled)
-    return d_q, (d_k, d_v)
+  def query_step(d_kv, query_tile):
+    q_tile, d_out_tile, lse_tile, row_dot_tile = query_tile
 
-  d_q, (d_k, d_v) = jax.lax.scan(step, jnp.zeros(scaled.shape, jnp.float32), xs)
-  length = k.shape[1]
-  return ((d_q * q.shape[-1] ** -0.5).astype(q.dtype), _unblock(d_k, length).astype(k.dtype),
-          _unblock(d_v, length).astype(v.dtype))
+    def key_step(d_q, key_tile):
+      k, v, real_keys = key_tile
+      probs = jnp.where(real_keys, jnp.exp(_scores(q_tile, k) - lse_tile[..., None]), 0.0)
+      d_v = jnp.einsum("bnts,bnth->bnsh", probs, d_out_tile)
+      d_scores = probs * (jnp.einsum("bnth,bnsh->bnts", d_out_tile, v) - row_dot_tile[..., None])
+      d_q = d_q + jnp.einsum("bnts,bnsh->bnth", d_scores, k)
+      return d_q, (jnp.einsum("bnts,bnth->bnsh", d_scores, q_tile), d_v)
+
+    d_q, (d_k, d_v) = jax.lax.scan(key_step, jnp.zeros_like(q_tile), (k_tiles, v_tiles, real))
+    return (d_kv[0] + d_k, d_kv[1] + d_v), d_q
+
+  (d_k, d_v), d_q = jax.lax.scan(query_step, (jnp.zeros_like(k_tiles), jnp.zeros_like(v_tiles)),
+                                 (q_tiles, d_out, lse, row_dot))
+  return ((_untile(d_q, q.shape[1]) * q.shape[-1] ** -0.5).astype(q.dtype),
+          _untile(d_k, k.shape[1]).astype(k.dtype), _untile(d_v, v.shape[1]).astype(v.dtype))
 
 
 blockwise_attention.defvjp(_attention_fwd, _attention_bwd)
