@@ -120,23 +120,23 @@ class Block(nnx.Module):
     self.norm2 = _layernorm(width, dtype, rngs)
     self.mlp = Mlp(width, mlp_ratio, dtype=dtype, rngs=rngs)
 
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array, *, remat_mlp: bool = False) -> jax.Array:
+    """remat_mlp: rematerialise the MLP sublayer alone (remat "mlp"); the same numbers."""
     x = x + self.attn(self.norm1(x))
-    return x + self.mlp(self.norm2(x))
-
-
-def _apply_block(x: jax.Array, block: Block) -> jax.Array:
-  return block(x)
+    mlp_sublayer = nnx.remat(_mlp_sublayer, prevent_cse=False) if remat_mlp else _mlp_sublayer
+    return mlp_sublayer(x, self.norm2, self.mlp)
 
 
 def _mlp_sublayer(x: jax.Array, norm: nnx.LayerNorm, mlp: Mlp) -> jax.Array:
   return x + mlp(norm(x))
 
 
+def _apply_block(x: jax.Array, block: Block) -> jax.Array:
+  return block(x)
+
+
 def _apply_block_remat_mlp(x: jax.Array, block: Block) -> jax.Array:
-  """Block.__call__ with only its MLP sublayer rematerialised (remat "mlp")."""
-  x = x + block.attn(block.norm1(x))
-  return nnx.remat(_mlp_sublayer, prevent_cse=False)(x, block.norm2, block.mlp)
+  return block(x, remat_mlp=True)
 
 
 class Transformer(nnx.Module):
