@@ -6,8 +6,8 @@ v)` (no mask, no bias, scale 1/sqrt(head_dim); layout (batch, length, heads, hea
 the queries into tiles of about `query_block` and walks, for each tile, the keys in tiles of about
 `key_block` with an online softmax (a running maximum and normaliser per query), so the largest
 intermediate is one (batch, heads, query tile, key tile) block of scores, small enough to stay in
-a CPU's cache (the default 512 x 256 tile is 3 MiB at 6 heads; tiling the keys alone left a
-(queries x 256) block of 77 MiB at 12,544 queries, and took twice the time). Its gradient is
+a CPU's cache (the default 512 x 256 tile is 3 MiB at 6 heads; tiling the keys alone, 512 at a
+time, left a block of 147 MiB at 12,544 queries and took twice the time). Its gradient is
 written by hand (jax.custom_vjp): the forward pass keeps only q, k, v, the output and each query's
 log-sum-exp, and the backward pass recomputes each tile's probabilities from them (the
 flash-attention backward), so no score matrix is stored for the gradient either. Scores and sums
