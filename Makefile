@@ -50,10 +50,10 @@ report: setup
 	$(BIN)/lvmae report
 
 # Benchmarks after warm-up at the smoke and cpu profiles (or PROFILE=...), then the peer section (one
-# process per configuration); writes results/bench.json.
+# process per configuration) and where ViT-B 128 frames' step goes (parts); writes results/bench.json.
 bench: setup
 	$(foreach p,$(if $(filter command line,$(origin PROFILE)),$(PROFILE),smoke cpu),$(BIN)/lvmae bench --profile $(p) &&) true
-	$(BIN)/lvmae bench --sections peer
+	$(BIN)/lvmae bench --sections peer parts
 
 # The accelerator check: ViT-B pre-training steps at 16, 32 and 128 frames (tiny shapes on a CPU).
 # On an NVIDIA machine it installs the `gpu` extra first if JAX does not see the GPU.

@@ -98,12 +98,16 @@ def parser() -> argparse.ArgumentParser:
   bench.add_argument("--out", type=Path, default=RESULTS / "bench.json")
   bench.add_argument("--skip-loader", action="store_true", help="skip the video / ArrayRecord loader benchmark")
   bench.add_argument("--sections", nargs="+", default=["steps", "precompute", "flow", "loader"],
-                     choices=("steps", "precompute", "flow", "loader", "peer", "device"),
+                     choices=("steps", "precompute", "flow", "loader", "peer", "parts", "device"),
                      help="what to measure (default: steps precompute flow loader); peer: four configurations "
-                          "beside a peer implementation's published numbers; device: the accelerator check")
+                          "beside a peer implementation's published numbers; parts: where one of them spends its "
+                          "step (--parts-config); device: the accelerator check")
   bench.add_argument("--shapes", choices=("paper", "tiny"), default=None,
                      help="the device check's shapes (default: paper on an accelerator, tiny on a CPU)")
   bench.add_argument("--peer-steps", type=int_at_least(1), default=3, help="timed steps per peer point (default 3)")
+  bench.add_argument("--parts-config", default="ViT-B, 128 frames", metavar="CONFIG",
+                     help="the peer configuration the parts section takes apart: 'tiny, 32 frames', 'tiny, 128 "
+                          "frames', 'ViT-B, 16 frames' or 'ViT-B, 128 frames' (the default)")
   bench.add_argument("--device-steps", type=int_at_least(1), default=5,
                      help="timed steps per device point (default 5)")
   bench.add_argument("--device-frames", type=int_at_least(1), nargs="+", default=None, metavar="N",

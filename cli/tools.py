@@ -5,6 +5,9 @@ from __future__ import annotations
 
 def cmd_bench(args) -> None:
   from lvmae import bench
+  if "parts" in args.sections:  # a bad --parts-config stops the command before any section runs
+    from experiments import bench_points
+    bench_points.peer_point(args.parts_config, bench_points.EQUAL_WORK, *bench_points.PARTS_SETTING)
   machine = bench.machine()
   print(f"bench ({', '.join(args.sections)}; profile {args.profile}) on {machine['devices']} x "
         f"{machine['device_kind']}, load average {machine['load_average_1min']:.2f}", flush=True)
@@ -103,6 +106,28 @@ def _bench_peer(args, machine: dict) -> None:
                                                "summary": summary})
 
 
+def _bench_parts(args, machine: dict) -> None:
+  import experiments
+  from experiments import bench_points
+  from lvmae import bench, runs
+  point = bench_points.peer_point(args.parts_config, bench_points.EQUAL_WORK, *bench_points.PARTS_SETTING)
+  # The whole step as the peer section measures it (its own process), then the parts in this one;
+  # the rest is the step less encoder, decoder and update (patches, masks, loss, and what running
+  # them in one program saves or costs).
+  step = bench_points.measure_in_subprocess(point, warmup=2, steps=args.peer_steps)
+  if not step.get("run"):
+    raise ValueError(f"parts: {_point_line(point.name, step)}")
+  result = {"step": step["seconds_per_step"],
+            **bench.step_parts(runs.build(experiments.get("pretrain", "paper", sets=point.sets)))}
+  parts = result["parts"]
+  result["rest"] = result["step"] - parts["encoder"] - parts["decoder"] - parts["optimizer_update"]
+  print(f"{point.name}: step {result['step']:.3f} s = encoder {parts['encoder']:.3f} s (its attention "
+        f"{parts['encoder_attention']:.3f} s, {result['tokens']['encoder']} tokens) + decoder {parts['decoder']:.3f} s "
+        f"(its attention {parts['decoder_attention']:.3f} s, {result['tokens']['decoder']} tokens) + optimizer update "
+        f"{parts['optimizer_update']:.3f} s + rest {result['rest']:.3f} s", flush=True)
+  bench.update_bench(args.out, "parts", args.parts_config, {**machine, "point": point.name, **result})
+
+
 def _bench_device(args, machine: dict) -> None:
   from experiments import bench_points
   from lvmae import bench
@@ -115,7 +140,7 @@ def _bench_device(args, machine: dict) -> None:
 
 
 BENCH_SECTIONS = {"steps": _bench_steps, "precompute": _bench_precompute, "flow": _bench_flow, "loader": _bench_loader,
-                  "peer": _bench_peer, "device": _bench_device}
+                  "peer": _bench_peer, "parts": _bench_parts, "device": _bench_device}
 
 
 def cmd_data(args) -> int:

@@ -1,12 +1,14 @@
 """Pre-training steps measured one configuration per fresh process, so each peak memory is its own.
 
-Two sections of results/bench.json use it:
+Sections of results/bench.json use it:
 - `peer` (`lvmae bench --sections peer`, in `make bench`): four configurations at equal work with
   a peer implementation (the decoder reconstructs every token: strategy `none`) and with the
   method's 15% random decoder budget, each with remat none and full and with XLA's or the blockwise
   attention, and blockwise with only the MLP sublayers rematerialised (`PEER_SETTINGS`; the
   fastest within the peer's memory shown), beside the peer's published step time and peak memory
   (PEER, measured on the 2-core development machine).
+- `parts` (`lvmae bench --sections parts`): where one peer configuration's equal-work step goes
+  (PARTS_SETTING; lvmae.bench.step_parts), in this process.
 - `device` (`make bench-device`, `lvmae bench --sections device`): ViT-B at 16, 32 and 128 frames
   with the whole decoder (100%, where XLA's compiled memory fits the device) and the 15% budget,
   bf16, cuDNN attention on a GPU: step time, clips/s, peak device memory against XLA's prediction
@@ -73,13 +75,24 @@ PEER_SOURCE = ("Hugging Face transformers VideoMAEForPreTraining (torch 2.14, sd
 PEER_SETTINGS = (("none", "xla"), ("none", "blockwise"), ("full", "xla"), ("full", "blockwise"), ("mlp", "blockwise"))
 
 
+# The setting whose step `lvmae bench --sections parts` takes apart (the fastest at equal work on
+# ViT-B 128 frames).
+PARTS_SETTING = ("mlp", "blockwise")
+
+
+def peer_point(config: str, strategy: str, remat: str, attention: str) -> Point:
+  """One of the peer's configurations (a key of PEER) with a decoder strategy, remat and attention, fp32."""
+  if config not in PEER:
+    raise ValueError(f"config={config!r}; choose one of {tuple(PEER)}")
+  return Point(f"{config}, {strategy}, remat {remat}, attention {attention}",
+               PEER[config][0] + _strategy(strategy) + _precision("float32", remat, attention))
+
+
 def peer_points() -> list[tuple[str, str, Point]]:
   """(configuration, decoder strategy, point) of the peer section: fp32, each of PEER_SETTINGS
   (lvmae/models/vit.py's remat choices, lvmae/models/attention.py's blockwise attention)."""
-  return [(config, strategy, Point(f"{config}, {strategy}, remat {remat}, attention {attention}",
-                                   sets + _strategy(strategy) + _precision("float32", remat, attention)))
-          for config, (sets, _, _) in PEER.items() for strategy in (EQUAL_WORK, METHOD)
-          for remat, attention in PEER_SETTINGS]
+  return [(config, strategy, peer_point(config, strategy, remat, attention))
+          for config in PEER for strategy in (EQUAL_WORK, METHOD) for remat, attention in PEER_SETTINGS]
 
 
 # The device check's shapes: name -> (model and clips at `frames` frames, the frames measured).

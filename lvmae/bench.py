@@ -4,6 +4,8 @@
   warm-up steps (the first steps after compiling run 2-3x slow on a CPU), clips/s and tokens/s
   (tokens of the whole clip grid), and the model-FLOPs utilisation on an accelerator whose peak
   is known (XLA's FLOPs of the step over time x peak); n/a on a CPU.
+- Where a pre-training step's time goes (`step_parts`): its encoder, decoder, each one's attention
+  and the optimizer update, forward and gradient, each timed alone at the step's shapes.
 - The precompute stage's cost per clip at several clip lengths (its windows make it linear in
   the number of frames), and the flow-scores stage's (one thread per clip).
 Weights are freshly initialised (speed does not depend on their values); inputs are random. Each
@@ -21,12 +23,15 @@ import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 from flax import nnx
 
 from lvmae import cost
 from lvmae.atomic import write_atomic
 from lvmae.data.flow import token_flow_scores
+from lvmae.models.vit import attend
 from lvmae.train.flow_scores import FlowScores
 from lvmae.train.precompute import Precompute, jitted_tokenize
 from lvmae.train.state import batch_spec, init_state
@@ -100,6 +105,68 @@ def train_step_times(stage, *, warmup: int = 3, steps: int = 8, memory_budget: i
   result.update(model_flops_per_step=model_flops, model_flops_per_second=model_flops / seconds,
                 mfu=None if peak is None else model_flops / seconds / peak, peak_flops=peak)
   return result
+
+
+def _median_seconds(fn, *args, repeats: int) -> float:
+  """Median wall time of the jitted `fn(*args)` after one compiling call."""
+  fn = jax.jit(fn)
+  jax.block_until_ready(fn(*args))
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
+def _gradient_seconds(fn, args: tuple, repeats: int) -> float:
+  """Seconds of the forward pass and the gradient of sum(fn(*args)**2) with respect to every argument."""
+  loss = lambda *a: jnp.sum(jnp.square(fn(*a).astype(jnp.float32)))  # noqa: E731
+  return _median_seconds(jax.grad(loss, argnums=tuple(range(len(args)))), *args, repeats=repeats)
+
+
+def step_parts(stage, *, repeats: int = 3) -> dict:
+  """Seconds of the parts of a pre-training (MAE) step, each timed alone (median of `repeats` after
+  compiling) at the step's shapes, forward and gradient: the encoder over the visible tokens, the
+  decoder over the visible and selected ones, one layer's attention of each (times its depth:
+  `*_attention`, inside the encoder's and decoder's times) and the optimizer update; and the
+  tokens each attends over. Inputs are random; weights freshly initialised."""
+  tokens, grid, clips = stage.num_tokens(), stage.grid, stage.schedule.batch_size
+  model = stage.build_model(nnx.Rngs(0))
+  encoder, decoder = model.encoder, model.decoder
+  rng = np.random.default_rng(0)
+
+  def positions(count: int) -> jax.Array:
+    return jnp.asarray(np.stack([np.sort(rng.choice(tokens["total"], count, replace=False)) for _ in range(clips)]),
+                       jnp.int32)
+
+  def floats(*shape: int) -> jax.Array:
+    return jnp.asarray(rng.standard_normal(shape, dtype=np.float32))
+
+  visible, selected = positions(tokens["visible"]), positions(tokens["selected"])
+  enc_graph, enc_params = nnx.split(encoder)
+  dec_graph, dec_params = nnx.split(decoder)
+  parts = {
+      "encoder": _gradient_seconds(lambda p, x: nnx.merge(enc_graph, p)(x, visible, grid),
+                                   (enc_params, floats(clips, tokens["visible"], encoder.embed.in_features)), repeats),
+      "decoder": _gradient_seconds(lambda p, x: nnx.merge(dec_graph, p)(x, visible, selected, grid),
+                                   (dec_params, floats(clips, tokens["visible"], encoder.width)), repeats)}
+  lengths = {"encoder": tokens["visible"], "decoder": tokens["visible"] + tokens["selected"]}
+  for name, module in (("encoder", encoder), ("decoder", decoder)):
+    layers, attention = module.transformer.depth, module.transformer.blocks.attn
+    shape = (clips, lengths[name], attention.heads, module.width // attention.heads)
+    one_layer = _gradient_seconds(lambda q, k, v: attend(q, k, v, attention.attention_impl),
+                                  (floats(*shape), floats(*shape), floats(*shape)), repeats)
+    parts[f"{name}_attention"] = layers * one_layer
+  params = nnx.state(model, nnx.Param)
+  optimizer = stage.schedule.optimizer()
+
+  def update(grads, opt_state, params):
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+  parts["optimizer_update"] = _median_seconds(update, params, optimizer.init(params), params, repeats=repeats)
+  return {"parts": parts, "tokens": lengths, "grid": list(grid), "batch_size": clips}
 
 
 def precompute_ms_per_clip(stage: Precompute, frames: int, *, clips: int = 8, repeats: int = 5) -> float:

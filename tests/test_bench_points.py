@@ -1,5 +1,6 @@
-"""The peer and device sections of `lvmae bench` (experiments/bench_points.py): their configurations, the
-device check run on a CPU at tiny shapes, one point measured in its own process, the memory budget."""
+"""The peer, parts and device sections of `lvmae bench` (experiments/bench_points.py): their configurations,
+a step taken apart and the device check run on a CPU at tiny shapes, one point measured in its own process,
+the memory budget."""
 import json
 
 import pytest
@@ -57,6 +58,30 @@ def test_bench_device_on_a_cpu_measures_the_tiny_points(tmp_path, monkeypatch, c
     assert result["run"] and result["seconds_per_step"] > 0 and result["predicted_gib"] > 0, name
     assert result["device_peak_gib"] is None and result["mfu"] is None  # a CPU has neither
   assert "16 frames, 15%: " in capsys.readouterr().out
+
+
+def test_bench_parts_times_each_part_of_a_peer_configurations_step_at_its_shapes(tmp_path, capsys):
+  out = tmp_path / "bench.json"
+  args = ["bench", "--sections", "parts", "--parts-config", "tiny, 32 frames", "--peer-steps", "1", "--out", str(out)]
+  assert cli.main(args) == 0
+  section = json.loads(out.read_text())["parts"]["tiny, 32 frames"]
+  point = bench_points.peer_point("tiny, 32 frames", "none", "mlp", "blockwise")
+  assert section["point"] == point.name
+  tokens = _stage(point).num_tokens()
+  assert tokens["visible"] + tokens["selected"] == tokens["total"]  # equal work: every token decoded
+  assert section["tokens"] == {"encoder": tokens["visible"], "decoder": tokens["total"]}
+  parts = section["parts"]
+  assert set(parts) == {"encoder", "decoder", "encoder_attention", "decoder_attention", "optimizer_update"}
+  assert all(seconds > 0 for seconds in parts.values()) and section["step"] > 0
+  assert section["rest"] == pytest.approx(section["step"] - parts["encoder"] - parts["decoder"]
+                                          - parts["optimizer_update"])
+  assert f"{point.name}: step " in capsys.readouterr().out
+
+
+def test_an_unknown_parts_config_stops_the_bench_before_anything_runs(tmp_path, capsys):
+  out = tmp_path / "bench.json"
+  assert cli.main(["bench", "--sections", "steps", "parts", "--parts-config", "ViT-H", "--out", str(out)]) == 2
+  assert "config='ViT-H'" in capsys.readouterr().err and not out.exists()
 
 
 def test_a_point_is_measured_in_its_own_process_and_a_point_over_the_memory_budget_is_not_run(monkeypatch):

@@ -69,6 +69,13 @@ def embed_positions(positions: jax.Array, grid: tuple[int, int, int], width: int
   return jnp.concatenate(parts, axis=-1)
 
 
+def attend(q: jax.Array, k: jax.Array, v: jax.Array, attention_impl=None) -> jax.Array:
+  """Softmax attention, (B, T, N, H) -> (B, T, N, H), by `attention_impl` (see Attention)."""
+  if attention_impl == "blockwise":
+    return blockwise_attention(q, k, v)
+  return jax.nn.dot_product_attention(q, k, v, implementation=attention_impl)
+
+
 class Attention(nnx.Module):
   """Multi-head self-attention: fused qkv Linear -> jax.nn.dot_product_attention -> projection.
 
@@ -91,11 +98,7 @@ class Attention(nnx.Module):
     b, length, width = x.shape
     qkv = self.qkv(x).reshape(b, length, 3, self.heads, width // self.heads)
     q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
-    if self.attention_impl == "blockwise":
-      out = blockwise_attention(q, k, v)
-    else:
-      out = jax.nn.dot_product_attention(q, k, v, implementation=self.attention_impl)
-    return self.proj(out.reshape(b, length, width))
+    return self.proj(attend(q, k, v, self.attention_impl).reshape(b, length, width))
 
 
 class Mlp(nnx.Module):
