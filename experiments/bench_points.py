@@ -8,7 +8,7 @@ Sections of results/bench.json use it:
   fastest within the peer's memory shown), beside the peer's published step time and peak memory
   (PEER, measured on the 2-core development machine).
 - `parts` (`lvmae bench --sections parts`): where one peer configuration's equal-work step goes
-  (PARTS_SETTING; lvmae.bench.step_parts), in this process.
+  (PARTS_SETTING): the step in its own process, its parts (lvmae.bench.step_parts) in the caller's.
 - `device` (`make bench-device`, `lvmae bench --sections device`): ViT-B at 16, 32 and 128 frames
   with the whole decoder (100%, where XLA's compiled memory fits the device) and the 15% budget,
   bf16, cuDNN attention on a GPU: step time, clips/s, peak device memory against XLA's prediction
