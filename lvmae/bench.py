@@ -107,22 +107,28 @@ def train_step_times(stage, *, warmup: int = 3, steps: int = 8, memory_budget: i
   return result
 
 
-def _median_seconds(fn, *args, repeats: int) -> float:
-  """Median wall time of the jitted `fn(*args)` after one compiling call."""
-  fn = jax.jit(fn)
-  jax.block_until_ready(fn(*args))
+def _median_seconds(call, *, warmup: int, repeats: int) -> float:
+  """Median wall time of `call()` (its result waited for) over `repeats` calls after `warmup` untimed ones."""
+  for _ in range(warmup):
+    jax.block_until_ready(call())
   times = []
   for _ in range(repeats):
     start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
+    jax.block_until_ready(call())
     times.append(time.perf_counter() - start)
   return statistics.median(times)
+
+
+def _jitted_seconds(fn, *args, repeats: int) -> float:
+  """Median wall time of the jitted `fn(*args)` after one compiling call."""
+  fn = jax.jit(fn)
+  return _median_seconds(lambda: fn(*args), warmup=1, repeats=repeats)
 
 
 def _gradient_seconds(fn, args: tuple, repeats: int) -> float:
   """Seconds of the forward pass and the gradient of sum(fn(*args)**2) with respect to every argument."""
   loss = lambda *a: jnp.sum(jnp.square(fn(*a).astype(jnp.float32)))  # noqa: E731
-  return _median_seconds(jax.grad(loss, argnums=tuple(range(len(args)))), *args, repeats=repeats)
+  return _jitted_seconds(jax.grad(loss, argnums=tuple(range(len(args)))), *args, repeats=repeats)
 
 
 def step_parts(stage, *, repeats: int = 3) -> dict:
@@ -165,7 +171,7 @@ def step_parts(stage, *, repeats: int = 3) -> dict:
     updates, opt_state = optimizer.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state
 
-  parts["optimizer_update"] = _median_seconds(update, params, optimizer.init(params), params, repeats=repeats)
+  parts["optimizer_update"] = _jitted_seconds(update, params, optimizer.init(params), params, repeats=repeats)
   return {"parts": parts, "tokens": lengths, "grid": list(grid), "batch_size": clips}
 
 
@@ -175,14 +181,8 @@ def precompute_ms_per_clip(stage: Precompute, frames: int, *, clips: int = 8, re
   encode = jitted_tokenize(stage.tokenizer.build_model(nnx.Rngs(0)))
   size = stage.data.image_size
   video = np.random.default_rng(0).integers(0, 256, (clips, frames, size, size, 3), dtype=np.uint8)
-  stage.tokenize_clips(encode, video)  # compile and warm up
-  stage.tokenize_clips(encode, video)
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    stage.tokenize_clips(encode, video)
-    times.append(time.perf_counter() - start)
-  return statistics.median(times) / clips * 1e3
+  # The first call compiles, the second warms up.
+  return _median_seconds(lambda: stage.tokenize_clips(encode, video), warmup=2, repeats=repeats) / clips * 1e3
 
 
 def flow_ms_per_clip(stage: FlowScores, frames: int, *, clips: int = 4) -> float:

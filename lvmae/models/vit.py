@@ -172,8 +172,9 @@ class Transformer(nnx.Module):
   def __call__(self, x: jax.Array, *, final_norm: bool = True) -> jax.Array:
     """final_norm=False skips the final LayerNorm (its parameters stay, unused)."""
     layer = _apply_block_remat_mlp if self.remat == "mlp" else _apply_block
-    if self.remat in REMAT_POLICIES and self.remat != "none":
-      layer = nnx.remat(layer, policy=REMAT_POLICIES[self.remat], prevent_cse=False)
+    policy = REMAT_POLICIES.get(self.remat)  # None: no whole-layer remat ("none", "mlp")
+    if policy is not None:
+      layer = nnx.remat(layer, policy=policy, prevent_cse=False)
     x = nnx.scan(layer, in_axes=(nnx.Carry, 0), out_axes=nnx.Carry, unroll=self.scan_unroll or 1)(x, self.blocks)
     return self.norm(x) if final_norm else x
 
